@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: MIT
+/** Every CLI command, one module each; each adds itself to the program. */
+import type { Command } from 'commander';
+
+/** Adds one command (with its options and action) to the program. */
+export type RegisterCommand = (program: Command) => void;
+
+export const commands: readonly RegisterCommand[] = [];
