@@ -60,8 +60,24 @@ export const PCI_IO_BASE_UPPER16_OFFSET = 0x30;
 export const PCI_IO_LIMIT_UPPER16_OFFSET = 0x32;
 export const PCI_ROM_ADDRESS1_OFFSET = 0x38;
 export const PCI_BRIDGE_CONTROL_OFFSET = 0x3e;
+export const PCI_IO_RANGE_TYPE_MASK = 0x0f; // low nibble of I/O base/limit (RO)
+export const PCI_IO_RANGE_TYPE_32 = 0x01; // the bridge decodes 32-bit I/O addresses
+export const PCI_PREF_RANGE_TYPE_MASK = 0x0f; // low nibble of prefetchable base/limit (RO)
+export const PCI_PREF_RANGE_TYPE_64 = 0x01; // the bridge decodes 64-bit prefetchable addresses
+export const PCI_BRIDGE_CTL_PARITY = 0x0001; // parity error response on the secondary side
+export const PCI_BRIDGE_CTL_SERR = 0x0002; // forward SERR# from the secondary side
+export const PCI_BRIDGE_CTL_ISA = 0x0004; // ISA aliases of the I/O window are not forwarded
+export const PCI_BRIDGE_CTL_VGA = 0x0008; // forward VGA memory and I/O ranges
+export const PCI_BRIDGE_CTL_VGA_16 = 0x0010; // VGA I/O decode uses 16 address bits
+export const PCI_BRIDGE_CTL_MASTER_ABORT = 0x0020; // report master aborts (hardwired 0 on PCIe)
+export const PCI_BRIDGE_CTL_BUS_RESET = 0x0040; // hold the secondary bus in reset
+export const PCI_BRIDGE_CTL_FAST_BACK = 0x0080; // fast back-to-back on secondary (0 on PCIe)
 /** Number of BARs in a type-1 header. */
 export const PCI_TYPE1_BAR_COUNT = 2;
+
+// --- Type 2 header (CardBus bridge) ---
+/** The capability pointer of a CardBus bridge (0x34 holds other registers there). */
+export const PCI_CB_CAPABILITY_LIST_OFFSET = 0x14;
 
 // --- Header type register ---
 export const PCI_HEADER_TYPE_MASK = 0x7f;
@@ -225,12 +241,16 @@ export const PCI_D0 = 0;
 export const PCI_D1 = 1;
 export const PCI_D2 = 2;
 export const PCI_D3HOT = 3;
+/** Bytes of the PM capability. */
+export const PCI_PM_SIZEOF = 8;
 
 // --- VPD capability (relative offsets) ---
 export const PCI_VPD_ADDR_OFFSET = 2;
 export const PCI_VPD_ADDR_MASK = 0x7fff;
 export const PCI_VPD_ADDR_F = 0x8000; // write: 1 = write request; read: completion flag
 export const PCI_VPD_DATA_OFFSET = 4;
+/** Bytes of the VPD capability. */
+export const PCI_CAP_VPD_SIZEOF = 8;
 
 // --- MSI capability (relative offsets) ---
 export const PCI_MSI_FLAGS_OFFSET = 2;
@@ -264,6 +284,8 @@ export const PCI_MSIX_ENTRY_UPPER_ADDR_OFFSET = 4;
 export const PCI_MSIX_ENTRY_DATA_OFFSET = 8;
 export const PCI_MSIX_ENTRY_VECTOR_CTRL_OFFSET = 12;
 export const PCI_MSIX_ENTRY_CTRL_MASKBIT = 0x1;
+/** Bytes of the MSI-X capability. */
+export const PCI_CAP_MSIX_SIZEOF = 12;
 
 // --- PCI Express capability (relative offsets) ---
 export const PCI_EXP_FLAGS_OFFSET = 2;
@@ -276,6 +298,12 @@ export const PCI_EXP_TYPE_UPSTREAM = 0x5;
 export const PCI_EXP_TYPE_DOWNSTREAM = 0x6;
 export const PCI_EXP_TYPE_PCI_BRIDGE = 0x7;
 export const PCI_EXP_TYPE_RC_END = 0x9;
+export const PCI_EXP_TYPE_RC_EC = 0xa; // root complex event collector
+export const PCI_EXP_FLAGS_SLOT = 0x0100; // slot implemented (ports only)
+/** Bytes of a version-1 PCIe capability (through the root status register). */
+export const PCI_EXP_CAP_V1_SIZE = 0x24;
+/** Bytes of a version-2 PCIe capability (through slot status 2). */
+export const PCI_EXP_CAP_V2_SIZE = 0x3c;
 export const PCI_EXP_DEVCAP_OFFSET = 4;
 export const PCI_EXP_DEVCAP_FLR = 0x10000000; // function level reset capable
 export const PCI_EXP_DEVCTL_OFFSET = 8;
@@ -283,6 +311,15 @@ export const PCI_EXP_DEVCTL_CERE = 0x0001; // correctable error reporting enable
 export const PCI_EXP_DEVCTL_NFERE = 0x0002;
 export const PCI_EXP_DEVCTL_FERE = 0x0004;
 export const PCI_EXP_DEVCTL_URRE = 0x0008;
+export const PCI_EXP_DEVCTL_RELAX_EN = 0x0010; // relaxed ordering enable
+export const PCI_EXP_DEVCTL_PAYLOAD_MASK = 0x00e0; // max payload size
+export const PCI_EXP_DEVCTL_EXT_TAG = 0x0100; // extended tag field enable
+export const PCI_EXP_DEVCTL_PHANTOM = 0x0200; // phantom functions enable
+export const PCI_EXP_DEVCTL_AUX_PME = 0x0400; // aux power PM enable
+export const PCI_EXP_DEVCTL_NOSNOOP_EN = 0x0800; // no snoop enable
+export const PCI_EXP_DEVCTL_READRQ_MASK = 0x7000; // max read request size
+/** DevCtl after a reset: 128-byte payload, 512-byte read requests, RO and no-snoop on. */
+export const PCI_EXP_DEVCTL_RESET_VALUE = 0x2810;
 export const PCI_EXP_DEVCTL_BCR_FLR = 0x8000; // initiate FLR (reads as 0)
 export const PCI_EXP_DEVSTA_OFFSET = 10;
 export const PCI_EXP_DEVSTA_CED = 0x0001; // correctable error detected (RW1C)
@@ -294,13 +331,38 @@ export const PCI_EXP_DEVSTA_TRPND = 0x0020; // transactions pending
 export const PCI_EXP_LNKCAP_OFFSET = 12;
 export const PCI_EXP_LNKCTL_OFFSET = 16;
 export const PCI_EXP_LNKSTA_OFFSET = 18;
+export const PCI_EXP_LNKCTL_ASPM_MASK = 0x0003; // ASPM L0s/L1 control
+export const PCI_EXP_LNKCTL_RCB = 0x0008; // read completion boundary
+export const PCI_EXP_LNKCTL_LD = 0x0010; // link disable (ports)
+export const PCI_EXP_LNKCTL_RL = 0x0020; // retrain link (ports, reads 0)
+export const PCI_EXP_LNKCTL_CCC = 0x0040; // common clock configuration
+export const PCI_EXP_LNKCTL_ES = 0x0080; // extended synch
+export const PCI_EXP_LNKCTL_CLKREQ_EN = 0x0100; // clock power management enable
+export const PCI_EXP_LNKCTL_HAWD = 0x0200; // hardware autonomous width disable
+export const PCI_EXP_LNKCTL_LBMIE = 0x0400; // link bandwidth management interrupt enable
+export const PCI_EXP_LNKCTL_LABIE = 0x0800; // link autonomous bandwidth interrupt enable
+export const PCI_EXP_LNKSTA_LBMS = 0x4000; // link bandwidth management status (RW1C)
+export const PCI_EXP_LNKSTA_LABS = 0x8000; // link autonomous bandwidth status (RW1C)
 export const PCI_EXP_SLTCAP_OFFSET = 20;
 export const PCI_EXP_SLTCTL_OFFSET = 24;
 export const PCI_EXP_SLTSTA_OFFSET = 26;
+export const PCI_EXP_SLTCTL_MASK = 0x1fff; // attention/power/hot-plug controls
+export const PCI_EXP_SLTSTA_RW1C_MASK = 0x011f; // button, fault, MRL, presence, command, DLL changed
 export const PCI_EXP_RTCTL_OFFSET = 28;
+export const PCI_EXP_RTCTL_MASK = 0x001f; // system error on errors, PME interrupt, CRS visibility
+export const PCI_EXP_RTCAP_OFFSET = 30;
 export const PCI_EXP_RTSTA_OFFSET = 32;
+export const PCI_EXP_RTSTA_PME = 0x00010000; // PME status (RW1C)
 export const PCI_EXP_DEVCAP2_OFFSET = 36;
 export const PCI_EXP_DEVCTL2_OFFSET = 40;
+export const PCI_EXP_DEVSTA2_OFFSET = 42;
+export const PCI_EXP_LNKCAP2_OFFSET = 44;
+export const PCI_EXP_LNKCTL2_OFFSET = 48;
+export const PCI_EXP_LNKSTA2_OFFSET = 50;
+export const PCI_EXP_LNKSTA2_EQ_REQ = 0x0020; // link equalization request (RW1C)
+export const PCI_EXP_SLTCAP2_OFFSET = 52;
+export const PCI_EXP_SLTCTL2_OFFSET = 56;
+export const PCI_EXP_SLTSTA2_OFFSET = 58;
 
 // --- Advanced Features capability (relative offsets) ---
 export const PCI_AF_CAP_OFFSET = 3;
@@ -310,6 +372,8 @@ export const PCI_AF_CTRL_OFFSET = 4;
 export const PCI_AF_CTRL_FLR = 0x01; // initiate FLR
 export const PCI_AF_STATUS_OFFSET = 5;
 export const PCI_AF_STATUS_TP = 0x01;
+/** Bytes of the Advanced Features capability. */
+export const PCI_CAP_AF_SIZEOF = 6;
 
 // --- AER extended capability (relative offsets) ---
 export const PCI_ERR_UNCOR_STATUS_OFFSET = 0x04; // RW1CS
@@ -329,13 +393,50 @@ export const PCI_ERR_UNC_COMP_ABORT = 0x00008000;
 export const PCI_ERR_UNC_UNX_COMP = 0x00010000;
 export const PCI_ERR_UNC_MALF_TLP = 0x00040000;
 export const PCI_ERR_UNC_UNSUP = 0x00100000;
+export const PCI_ERR_UNC_SURPDN = 0x00000020; // surprise down
+export const PCI_ERR_UNC_FCP = 0x00002000; // flow control protocol
+export const PCI_ERR_UNC_RX_OVER = 0x00020000; // receiver overflow
+export const PCI_ERR_UNC_ECRC = 0x00080000;
+export const PCI_ERR_UNC_ACSV = 0x00200000; // ACS violation
+export const PCI_ERR_UNC_INTN = 0x00400000; // uncorrectable internal error
+/** Uncorrectable error bits defined by PCIe 6.0 (bits 4, 5 and 12..26). */
+export const PCI_ERR_UNC_MASK = 0x07fff030;
+/** Severity register after a cold reset: DLP, SDES, FCP, RX_OVER, MALF_TLP, INTN fatal. */
+export const PCI_ERR_UNC_SEVER_DEFAULT = 0x00462030;
+export const PCI_ERR_COR_RCVR = 0x00000001; // receiver error
+export const PCI_ERR_COR_BAD_TLP = 0x00000040;
+export const PCI_ERR_COR_BAD_DLLP = 0x00000080;
+export const PCI_ERR_COR_REP_ROLL = 0x00000100;
+export const PCI_ERR_COR_REP_TIMER = 0x00001000;
+export const PCI_ERR_COR_ADV_NFAT = 0x00002000; // advisory non-fatal
+export const PCI_ERR_COR_INTERNAL = 0x00004000;
+export const PCI_ERR_COR_LOG_OVER = 0x00008000; // header log overflow
+/** Correctable error bits defined by PCIe 6.0. */
+export const PCI_ERR_COR_MASK = 0x0000f1c1;
+export const PCI_ERR_CAP_FEP_MASK = 0x0000001f; // first error pointer (ROS)
+export const PCI_ERR_CAP_ECRC_GENC = 0x00000020; // ECRC generation capable
+export const PCI_ERR_CAP_ECRC_GENE = 0x00000040; // ECRC generation enable
+export const PCI_ERR_CAP_ECRC_CHKC = 0x00000080; // ECRC check capable
+export const PCI_ERR_CAP_ECRC_CHKE = 0x00000100; // ECRC check enable
+export const PCI_ERR_CAP_MHRC = 0x00000200; // multiple header recording capable
+export const PCI_ERR_CAP_MHRE = 0x00000400; // multiple header recording enable
+export const PCI_ERR_ROOT_CMD_MASK = 0x00000007; // correctable/non-fatal/fatal reporting enable
+export const PCI_ERR_ROOT_STATUS_RW1C_MASK = 0x0000007f; // received/multiple/first-fatal bits
+/** Bytes of an AER capability without the root port registers. */
+export const PCI_ERR_ENDPOINT_SIZE = 0x2c;
+/** Bytes of an AER capability with the root port registers. */
+export const PCI_ERR_ROOT_SIZE = 0x38;
 
 // --- SR-IOV extended capability (relative offsets) ---
 export const PCI_SRIOV_CAP_OFFSET = 0x04;
+export const PCI_SRIOV_CAP_VFM = 0x01; // VF migration capable
 export const PCI_SRIOV_CTRL_OFFSET = 0x08;
 export const PCI_SRIOV_CTRL_VFE = 0x01; // VF enable
 export const PCI_SRIOV_CTRL_MSE = 0x08; // VF memory space enable
 export const PCI_SRIOV_CTRL_ARI = 0x10;
+export const PCI_SRIOV_CTRL_VFM = 0x02; // VF migration enable
+export const PCI_SRIOV_CTRL_INTR = 0x04; // VF migration interrupt enable
+export const PCI_SRIOV_STATUS_VFM = 0x01; // VF migration status (RW1C)
 export const PCI_SRIOV_STATUS_OFFSET = 0x0a;
 export const PCI_SRIOV_INITIAL_VF_OFFSET = 0x0c;
 export const PCI_SRIOV_TOTAL_VF_OFFSET = 0x0e;
@@ -347,3 +448,15 @@ export const PCI_SRIOV_VF_DID_OFFSET = 0x1a;
 export const PCI_SRIOV_SUP_PGSIZE_OFFSET = 0x1c;
 export const PCI_SRIOV_SYS_PGSIZE_OFFSET = 0x20;
 export const PCI_SRIOV_BAR_OFFSET = 0x24; // VF BAR0..5
+/** Bytes of the SR-IOV capability (through the VF migration state array offset). */
+export const PCI_SRIOV_SIZE = 0x40;
+
+// --- ACS extended capability (relative offsets) ---
+export const PCI_ACS_CAP_OFFSET = 0x04; // 16-bit capability register
+export const PCI_ACS_CTRL_OFFSET = 0x06; // 16-bit control: bit n enables capability bit n
+/** Capability/control bits that have an enable bit (SV, TB, RR, CR, UF, EC, DT). */
+export const PCI_ACS_CTRL_MASK = 0x007f;
+
+// --- Vendor-specific capability ---
+/** Offset of the length byte of a vendor-specific capability (ID 0x09). */
+export const PCI_CAP_VNDR_LENGTH_OFFSET = 2;

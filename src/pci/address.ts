@@ -61,7 +61,8 @@ export class PciAddress {
   readonly fn: number;
 
   constructor(domain: number, bus: number, device: number, fn: number) {
-    const text = `${domain}:${bus}:${device}.${fn}`;
+    // Hex, as the address is always written: decimal "0:16:31.0" would read as bus 0x16.
+    const text = [domain, bus, device].map((n) => n.toString(16)).join(':') + `.${fn.toString(16)}`;
     this.domain = checkComponent(text, 'domain', domain);
     this.bus = checkComponent(text, 'bus', bus);
     this.device = checkComponent(text, 'device', device);

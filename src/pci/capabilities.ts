@@ -6,6 +6,12 @@
  */
 import {
   PCI_CAPABILITY_LIST_OFFSET,
+  PCI_CB_CAPABILITY_LIST_OFFSET,
+  PCI_HEADER_TYPE_BRIDGE,
+  PCI_HEADER_TYPE_CARDBUS,
+  PCI_HEADER_TYPE_MASK,
+  PCI_HEADER_TYPE_NORMAL,
+  PCI_HEADER_TYPE_OFFSET,
   PCI_CAP_LIST_NEXT_OFFSET,
   PCI_EXT_CAP_ID_MASK,
   PCI_EXT_CAP_NEXT_MASK,
@@ -54,9 +60,11 @@ export function walkCapabilities(config: ConfigReader): PciCapability[] {
   const found: PciCapability[] = [];
   if (config.sizeBytes < PCI_STD_HEADER_SIZEOF) return found;
   if ((config.read16(PCI_STATUS_OFFSET) & PCI_STATUS_CAP_LIST) === 0) return found;
+  const start = capabilityListOffset(config);
+  if (start === undefined) return found;
   const limit = Math.min(config.sizeBytes, PCI_CFG_SPACE_SIZE);
   const seen = new Set<number>();
-  let pointer = config.read8(PCI_CAPABILITY_LIST_OFFSET) & 0xfc;
+  let pointer = config.read8(start) & 0xfc;
   for (let ttl = STD_CAP_TTL; ttl > 0; ttl--) {
     if (pointer < PCI_STD_HEADER_SIZEOF || pointer + 2 > limit || seen.has(pointer)) break;
     seen.add(pointer);
@@ -66,6 +74,22 @@ export function walkCapabilities(config: ConfigReader): PciCapability[] {
     pointer = config.read8(pointer + PCI_CAP_LIST_NEXT_OFFSET) & 0xfc;
   }
   return found;
+}
+
+/**
+ * Where the list starts, by header layout (Linux `__pci_bus_find_cap_start`): 0x34 for
+ * normal and bridge headers, 0x14 for CardBus bridges, none for unknown layouts.
+ */
+function capabilityListOffset(config: ConfigReader): number | undefined {
+  switch (config.read8(PCI_HEADER_TYPE_OFFSET) & PCI_HEADER_TYPE_MASK) {
+    case PCI_HEADER_TYPE_NORMAL:
+    case PCI_HEADER_TYPE_BRIDGE:
+      return PCI_CAPABILITY_LIST_OFFSET;
+    case PCI_HEADER_TYPE_CARDBUS:
+      return PCI_CB_CAPABILITY_LIST_OFFSET;
+    default:
+      return undefined;
+  }
 }
 
 /** The first standard capability with `id`, or undefined. */

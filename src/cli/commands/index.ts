@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /** Every CLI command, one module each; each adds itself to the program. */
 import type { Command } from 'commander';
+import { registerAbiCommand } from './abi.js';
+import { registerHideCheckCommand } from './hide-check.js';
 
 /** Adds one command (with its options and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: readonly RegisterCommand[] = [];
+export const commands: readonly RegisterCommand[] = [registerAbiCommand, registerHideCheckCommand];
