@@ -67,7 +67,9 @@ export function rawRead(
     return { value: 0, err: PCIBIOS.BAD_REGISTER_NUMBER };
   }
   const result = dev.readConfig(byteOffset, sizeBytes);
-  return { value: (result.value & sizeMask(sizeBytes)) >>> 0, err: result.err };
+  const value = (result.value & sizeMask(sizeBytes)) >>> 0;
+  // The platform already answers zero-extended values: reuse its result (hot path).
+  return value === result.value ? result : { value, err: result.err };
 }
 
 /** `pci_write_config_{byte,word,dword}`: same alignment rule, then the platform. */

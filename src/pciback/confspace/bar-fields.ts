@@ -116,8 +116,8 @@ const barCommon = {
   dynamic: false,
   init: barInit,
   // Reads never touch hardware.
-  read(_ctx: FieldContext, _byteOffset: number, data: BarData) {
-    return { value: data.which === 1 ? data.lenVal : data.val, err: 0 };
+  read(ctx: FieldContext, _byteOffset: number, data: BarData) {
+    return ctx.result(data.which === 1 ? data.lenVal : data.val, 0);
   },
   reset(_ctx: FieldContext, _byteOffset: number, data: BarData) {
     data.which = 0;

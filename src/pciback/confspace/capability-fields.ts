@@ -50,6 +50,7 @@ function rawReadOnly(
     sizeBytes,
     mask: 0,
     dynamic: false,
+    readsRaw: true,
     read: (ctx, absOffset) => rawRead(ctx.dev, absOffset, sizeBytes),
   };
 }
@@ -67,6 +68,7 @@ const VPD_FIELDS: readonly ConfigField[] = [
     sizeBytes: 2,
     mask: 0,
     dynamic: false,
+    readsRaw: true,
     read: (ctx, absOffset) => rawRead(ctx.dev, absOffset, 2),
     write(ctx, absOffset, value) {
       if ((value & PCI_VPD_ADDR_F) !== 0) {
@@ -90,8 +92,8 @@ const PM_FIELDS: readonly ConfigField[] = [
     read(ctx, absOffset) {
       const hw = rawRead(ctx.dev, absOffset, 2);
       // On error C leaves the temporary at 0.
-      if (hw.err !== 0) return { value: 0, err: hw.err };
-      return { value: hw.value & ~PCI_PM_CAP_PME_MASK & 0xffff, err: 0 };
+      if (hw.err !== 0) return ctx.result(0, hw.err);
+      return ctx.result(hw.value & ~PCI_PM_CAP_PME_MASK & 0xffff, 0);
     },
   },
   {
@@ -110,6 +112,7 @@ const PM_FIELDS: readonly ConfigField[] = [
       }
       return err < 0 ? { ok: false, err } : { ok: true, data: undefined };
     },
+    readsRaw: true,
     read: (ctx, absOffset) => rawRead(ctx.dev, absOffset, 2),
     write(ctx, absOffset, value) {
       const old = rawRead(ctx.dev, absOffset, 2);
@@ -168,6 +171,7 @@ function msiFlagsField(name: string, config: MsiFlagsConfig): ConfigField<MsiFla
     mask: 0,
     dynamic: false,
     init: () => ({ ok: true, data: config }),
+    readsRaw: true,
     read: (ctx, absOffset) => rawRead(ctx.dev, absOffset, 2),
     write(ctx, absOffset, value, data) {
       if (ctx.isPermissive()) return rawWrite(ctx.dev, absOffset, 2, value);

@@ -52,10 +52,10 @@ export const COMMAND_FIELD: ConfigField<CommandData> = {
   // hardware read error is returned but the merge happens anyway, as in C.
   read(ctx, byteOffset, data) {
     const hw = rawRead(ctx.dev, byteOffset, 2);
-    return {
-      value: (hw.value & PCI_COMMAND_GUEST_MASK) | (data.val & ~PCI_COMMAND_GUEST_MASK & 0xffff),
-      err: hw.err,
-    };
+    return ctx.result(
+      (hw.value & PCI_COMMAND_GUEST_MASK) | (data.val & ~PCI_COMMAND_GUEST_MASK & 0xffff),
+      hw.err,
+    );
   },
 
   write(ctx, byteOffset, newValue, data) {

@@ -18,6 +18,52 @@ export const INDEXED_BYTES = 4096 + 3;
 const EMPTY: readonly FieldEntry[] = Object.freeze([]);
 
 /**
+ * What a guest read at one (offset, size) must do: the fields whose values change the
+ * result, in list order, and whether the hardware must be read at all. Aligned raw
+ * fields are left out (merging the hardware bytes over themselves changes nothing), and
+ * a request the remaining fields cover completely needs no hardware read (every byte
+ * of it is replaced, and so is `err`, exactly as in the original's merge loop).
+ */
+export interface ReadPlan {
+  readonly entries: readonly FieldEntry[];
+  readonly readHardware: boolean;
+}
+
+/** Memo slots for every (offset, size): a dense array, not a sparse (dictionary) one. */
+function emptyMemo<T>(): (T | undefined)[] {
+  return new Array<T | undefined>(INDEXED_BYTES * 4).fill(undefined);
+}
+
+function overlap(a: FieldEntry, b: FieldEntry): boolean {
+  return (
+    a.byteOffset < b.byteOffset + b.field.sizeBytes &&
+    b.byteOffset < a.byteOffset + a.field.sizeBytes
+  );
+}
+
+/**
+ * An aligned raw field that shares no byte with another field of the access: its merge
+ * is a no-op. (A raw quirk over a built-in field is not: it puts the hardware bytes back
+ * over the field's value, and list order says it wins.)
+ */
+function isSkippableRaw(entry: FieldEntry, all: readonly FieldEntry[]): boolean {
+  return (
+    entry.field.readsRaw === true &&
+    entry.byteOffset % entry.field.sizeBytes === 0 &&
+    all.every((other) => other === entry || !overlap(entry, other))
+  );
+}
+
+function covers(entries: readonly FieldEntry[], byteOffset: number, sizeBytes: number): boolean {
+  for (let b = byteOffset; b < byteOffset + sizeBytes; b++) {
+    if (!entries.some((e) => e.byteOffset <= b && b < e.byteOffset + e.field.sizeBytes)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
  * The ordered entry list of one device with its per-byte index.
  *
  * @example
@@ -32,6 +78,15 @@ export class FieldIndex {
     INDEXED_BYTES,
   ).fill(EMPTY);
   readonly #byOffset = new Map<number, FieldEntry>();
+  /**
+   * Memo of {@link intersecting} for in-range accesses, slot `byteOffset * 4 + size - 1`:
+   * an access that spans several fields then costs one array load, not a merge and a
+   * sort. Cleared whenever the list changes (quirks are added or dropped at attach and
+   * release, never per access).
+   */
+  #memo = emptyMemo<readonly FieldEntry[]>();
+  /** Memo of {@link readPlan}, same slots and lifetime as `#memo`. */
+  #planMemo = emptyMemo<ReadPlan>();
   #nextOrder = 0;
 
   /** All entries in list order. */
@@ -73,6 +128,8 @@ export class FieldIndex {
     });
     this.#entries.push(entry);
     this.#byOffset.set(byteOffset, entry);
+    this.#memo = emptyMemo();
+    this.#planMemo = emptyMemo();
     // The new entry is the last in list order, so appending keeps every byte sorted.
     // Bytes that had the same list share the new one: an access whose bytes all hold
     // the same list is then answered without allocating.
@@ -97,6 +154,8 @@ export class FieldIndex {
     const kept = this.#entries.filter((e) => !gone.has(e));
     this.#entries.length = 0;
     this.#entries.push(...kept);
+    this.#memo = emptyMemo();
+    this.#planMemo = emptyMemo();
     const replaced = new Map<readonly FieldEntry[], readonly FieldEntry[]>();
     for (const entry of removed) {
       this.#byOffset.delete(entry.byteOffset);
@@ -120,6 +179,39 @@ export class FieldIndex {
    * `offset + size > field_start && field_end > offset` test over the whole list.
    */
   intersecting(byteOffset: number, sizeBytes: number): readonly FieldEntry[] {
+    if (byteOffset >= 0 && byteOffset < INDEXED_BYTES) {
+      const slot = byteOffset * 4 + sizeBytes - 1;
+      let memo = this.#memo[slot];
+      if (memo === undefined) {
+        memo = this.#collect(byteOffset, sizeBytes);
+        this.#memo[slot] = memo;
+      }
+      return memo;
+    }
+    return this.#collect(byteOffset, sizeBytes);
+  }
+
+  /** The {@link ReadPlan} of a read (valid offsets and sizes only). */
+  readPlan(byteOffset: number, sizeBytes: number): ReadPlan {
+    const inRange = byteOffset >= 0 && byteOffset < INDEXED_BYTES;
+    const slot = byteOffset * 4 + sizeBytes - 1;
+    let plan = inRange ? this.#planMemo[slot] : undefined;
+    if (plan === undefined) {
+      const all = this.intersecting(byteOffset, sizeBytes);
+      const entries = all.filter((e) => !isSkippableRaw(e, all));
+      plan = Object.freeze({
+        entries: Object.freeze(entries),
+        readHardware:
+          byteOffset < 0 ||
+          byteOffset + sizeBytes > INDEXED_BYTES ||
+          !covers(entries, byteOffset, sizeBytes),
+      });
+      if (inRange) this.#planMemo[slot] = plan;
+    }
+    return plan;
+  }
+
+  #collect(byteOffset: number, sizeBytes: number): readonly FieldEntry[] {
     const first = Math.max(byteOffset, 0);
     const end = Math.min(byteOffset + sizeBytes, INDEXED_BYTES);
     if (first >= end) return EMPTY;
@@ -137,6 +229,6 @@ export class FieldIndex {
       for (const entry of here) if (!found.includes(entry)) found.push(entry);
     }
     if (found === undefined) return single;
-    return found.length > 1 ? found.sort((a, b) => a.order - b.order) : found;
+    return Object.freeze(found.length > 1 ? found.sort((a, b) => a.order - b.order) : found);
   }
 }

@@ -30,6 +30,12 @@ export interface FieldContext {
   readonly msiCapOffset: number | undefined;
   /** `dev->msix_cap`. */
   readonly msixCapOffset: number | undefined;
+  /**
+   * The answer of a read handler, without allocating: the returned object is one scratch
+   * result per device, valid until the next handler call (the read loop consumes it at
+   * once). Config reads are the backend's hottest path.
+   */
+  result(value: number, err: number): ConfigReadResult;
   /** Count a denied guest write in the audit. */
   deny(byteOffset: number, sizeBytes: ConfigAccessSize, reason: DeniedWriteReason): void;
 }
@@ -58,6 +64,13 @@ export interface ConfigField<D = unknown> {
   init?(ctx: FieldContext, byteOffset: number): FieldInitResult<D>;
   reset?(ctx: FieldContext, byteOffset: number, data: D): void;
   release?(ctx: FieldContext, byteOffset: number, data: D): void;
+  /**
+   * The read handler returns the hardware bytes unchanged (`xen_pcibk_read_config_*`).
+   * Merging such a field over the hardware value read for the request changes nothing,
+   * so the read path skips it when it is naturally aligned (a misaligned raw read
+   * fails, and that error must still be reported).
+   */
+  readonly readsRaw?: boolean;
   /** Returns the field-sized value and 0 or an error code; absent = reads as 0. */
   read?(ctx: FieldContext, byteOffset: number, data: D): ConfigReadResult;
   /** Gets the merged field-sized value; returns 0 or an error; absent = write ignored. */

@@ -34,6 +34,7 @@ function readOnlyByte(name: string, byteOffset: number): ConfigField<undefined> 
     sizeBytes: 1,
     mask: 0,
     dynamic: false,
+    readsRaw: true,
     read: (ctx, absOffset) => rawRead(ctx.dev, absOffset, 1),
   };
 }
@@ -47,7 +48,7 @@ export const HEADER_COMMON_FIELDS: readonly ConfigField[] = [
     sizeBytes: 2,
     mask: 0,
     dynamic: false,
-    read: (ctx) => ({ value: ctx.dev.vendorId & 0xffff, err: 0 }),
+    read: (ctx) => ctx.result(ctx.dev.vendorId & 0xffff, 0),
   },
   {
     name: 'device-id',
@@ -55,7 +56,7 @@ export const HEADER_COMMON_FIELDS: readonly ConfigField[] = [
     sizeBytes: 2,
     mask: 0,
     dynamic: false,
-    read: (ctx) => ({ value: ctx.dev.deviceId & 0xffff, err: 0 }),
+    read: (ctx) => ctx.result(ctx.dev.deviceId & 0xffff, 0),
   },
   COMMAND_FIELD,
   {
@@ -65,7 +66,7 @@ export const HEADER_COMMON_FIELDS: readonly ConfigField[] = [
     sizeBytes: 1,
     mask: 0,
     dynamic: false,
-    read: (ctx) => ({ value: ctx.dev.irq() & 0xff, err: 0 }),
+    read: (ctx) => ctx.result(ctx.dev.irq() & 0xff, 0),
   },
   readOnlyByte('interrupt-pin', PCI_INTERRUPT_PIN_OFFSET),
   {
@@ -75,6 +76,7 @@ export const HEADER_COMMON_FIELDS: readonly ConfigField[] = [
     sizeBytes: 1,
     mask: 0,
     dynamic: false,
+    readsRaw: true,
     read: (ctx, absOffset) => rawRead(ctx.dev, absOffset, 1),
     write: (ctx, absOffset, value) => rawWrite(ctx.dev, absOffset, 1, value),
   },
@@ -86,6 +88,7 @@ export const HEADER_COMMON_FIELDS: readonly ConfigField[] = [
     sizeBytes: 1,
     mask: 0,
     dynamic: false,
+    readsRaw: true,
     read: (ctx, absOffset) => rawRead(ctx.dev, absOffset, 1),
     write(ctx, absOffset, value) {
       const cur = rawRead(ctx.dev, absOffset, 1);

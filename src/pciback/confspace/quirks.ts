@@ -81,6 +81,7 @@ export function quirkField(reg: number, sizeBytes: ConfigAccessSize, mask: numbe
     sizeBytes,
     mask: mask >>> 0,
     dynamic: true,
+    readsRaw: true,
     read: (ctx, absOffset) => rawRead(ctx.dev, absOffset, sizeBytes),
     write: (ctx, absOffset, value) => rawWrite(ctx.dev, absOffset, sizeBytes, value),
   } satisfies ConfigField);

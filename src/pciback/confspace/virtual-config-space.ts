@@ -52,13 +52,15 @@ export const CONFSPACE_ERROR = {
 } as const;
 
 const INT32_MIN = -0x80000000;
-const INT32_MAX = 0x7fffffff;
 
 /** `op.offset`/`op.size` are `s32`; anything else is a caller bug, not guest input. */
 function checkInt32(name: string, value: number): void {
-  if (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) {
-    throw new RangeError(`Cannot access config space: ${name} "${String(value)}" is not an int32`);
-  }
+  // `(x | 0) === x` holds exactly for int32 numbers (and is one instruction on the hot path).
+  if ((value | 0) !== value) throwNotInt32(name, value);
+}
+
+function throwNotInt32(name: string, value: number): never {
+  throw new RangeError(`Cannot access config space: ${name} "${String(value)}" is not an int32`);
 }
 
 /** Mutable state handlers see, one per device. */
@@ -86,6 +88,14 @@ class DeviceFieldContext implements FieldContext {
 
   isPermissive(): boolean {
     return this.global.permissive || this.policy.permissive;
+  }
+
+  readonly #scratch: { value: number; err: number } = { value: 0, err: 0 };
+
+  result(value: number, err: number): ConfigReadResult {
+    this.#scratch.value = value;
+    this.#scratch.err = err;
+    return this.#scratch;
   }
 
   deny(byteOffset: number, sizeBytes: ConfigAccessSize, reason: DeniedWrite['reason']): void {
@@ -247,14 +257,22 @@ export class VirtualConfigSpace {
   read(byteOffset: number, sizeBytes: number): ConfigReadResult {
     checkInt32('offset', byteOffset);
     checkInt32('size', sizeBytes);
-    this.#checkAlive();
+    if (this.#released) this.#checkAlive();
     if (!isValidRequest(byteOffset, sizeBytes)) {
       return { value: 0, err: XEN_PCI_ERR.invalid_offset };
     }
-    const hw = rawRead(this.#ctx.dev, byteOffset, sizeBytes);
-    let value = hw.value;
-    let err = hw.err;
-    for (const entry of this.#index.intersecting(byteOffset, sizeBytes)) {
+    const plan = this.#index.readPlan(byteOffset, sizeBytes);
+    let value = 0;
+    let err = 0;
+    if (plan.readHardware) {
+      // Already validated as aligned, so straight to the platform (`rawRead` re-checks).
+      const hw = this.#ctx.dev.readConfig(byteOffset, sizeBytes);
+      value = hw.value;
+      err = hw.err;
+    }
+    const entries = plan.entries;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as FieldEntry;
       const fieldMask = sizeMask(entry.field.sizeBytes);
       const result = this.#readEntry(entry);
       // The hardware result is overwritten by every field read, as in C.
@@ -328,7 +346,7 @@ export class VirtualConfigSpace {
   #readEntry(entry: FieldEntry): ConfigReadResult {
     const { field } = entry;
     // A field without a read handler reads as 0 (success).
-    if (field.read === undefined) return { value: 0, err: 0 };
+    if (field.read === undefined) return this.#ctx.result(0, 0);
     return field.read(this.#ctx, entry.byteOffset, entry.data);
   }
 
