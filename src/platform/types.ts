@@ -58,7 +58,10 @@ export interface HostPciDevice {
    * device has an interrupt pin and MSI/MSI-X are off. Returns 0 or a negative errno.
    */
   enableDevice(): number;
-  /** `pci_disable_device`: the last disable clears bus mastering and decode state. */
+  /**
+   * `pci_disable_device`: the last disable clears bus mastering; I/O and memory decode
+   * stay on (spec §4.7, the XSA-120 follow-up).
+   */
   disableDevice(): void;
   /** True when the kernel believes bus mastering is on (`dev->is_busmaster`). */
   isBusMaster(): boolean;
@@ -91,3 +94,304 @@ export const SILENT_LOGGER: Logger = Object.freeze({
   warn() {},
   error() {},
 });
+
+// ---------------------------------------------------------------------------------------
+// Xen hypervisor services: identities, grant tables, event channels, time
+// (spec/pciback.md §11, spec/pciback-fixes.md P1). Implemented by `platform/sim/xen`
+// today and by libxengnttab/libxenevtchn on a real dom0 later.
+// ---------------------------------------------------------------------------------------
+
+/** A Xen domain id (`domid_t`): 0 is dom0, ordinary guests are 1..0x7fef. */
+export type DomId = number & { readonly __brand: 'DomId' };
+/** A grant reference (`grant_ref_t`): an index into the granting domain's grant table. */
+export type GrantRef = number & { readonly __brand: 'GrantRef' };
+/** An event channel port (`evtchn_port_t`) in one domain's port space. */
+export type EvtchnPort = number & { readonly __brand: 'EvtchnPort' };
+/** A grant mapping handle (`grant_handle_t`): what `unmapGrantRef` takes back. */
+export type GrantHandle = number & { readonly __brand: 'GrantHandle' };
+
+/**
+ * `DOMID_FIRST_RESERVED` (xen.h): ids from here up (DOMID_SELF, DOMID_IO, ...) never name
+ * an ordinary domain.
+ */
+export const DOMID_FIRST_RESERVED = 0x7ff0;
+
+/**
+ * Brands `value` as a {@link DomId}.
+ *
+ * @throws {RangeError} when `value` is not an integer in 0..0x7fef.
+ * @example
+ * const backend = domId(0);
+ */
+export function domId(value: number): DomId {
+  if (!Number.isInteger(value) || value < 0 || value >= DOMID_FIRST_RESERVED) {
+    throw new RangeError(`Cannot use "${value}" as a domain id: it must be an integer in 0..32751`);
+  }
+  return value as DomId;
+}
+
+/** dom0: the control domain, where the toolstack and pciback run. */
+export const DOM0: DomId = domId(0);
+
+/**
+ * Brands `value` as a {@link GrantRef}.
+ *
+ * @throws {RangeError} when `value` is not a uint32.
+ */
+export function grantRef(value: number): GrantRef {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new RangeError(`Cannot use "${value}" as a grant reference: it must be a uint32`);
+  }
+  return value as GrantRef;
+}
+
+/**
+ * Brands `value` as an {@link EvtchnPort}.
+ *
+ * @throws {RangeError} when `value` is not a uint32.
+ */
+export function evtchnPort(value: number): EvtchnPort {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new RangeError(`Cannot use "${value}" as an event channel port: it must be a uint32`);
+  }
+  return value as EvtchnPort;
+}
+
+/**
+ * `GNTST_*` (xen/include/public/grant_table.h, checked against Debian 12's libxen-dev
+ * 4.17): status codes of grant table operations.
+ */
+export const GNTST = {
+  /** `GNTST_okay`: normal return. */
+  okay: 0,
+  /** `GNTST_general_error`: entry not granted to the mapper, wrong type, r/o write-map, unstable. */
+  general_error: -1,
+  /** `GNTST_bad_domain`: the granting domain does not exist (or is dying). */
+  bad_domain: -2,
+  /** `GNTST_bad_gntref`: the reference is outside the granter's table. */
+  bad_gntref: -3,
+  /** `GNTST_bad_handle`: unmap of a handle that is not (or no longer) mapped. */
+  bad_handle: -4,
+  /** `GNTST_bad_virt_addr`: inappropriate virtual address to map. */
+  bad_virt_addr: -5,
+  /** `GNTST_bad_dev_addr`: inappropriate device address to unmap. */
+  bad_dev_addr: -6,
+  /** `GNTST_no_device_space`: out of space in the I/O MMU. */
+  no_device_space: -7,
+  /** `GNTST_permission_denied`: not enough privilege for the operation. */
+  permission_denied: -8,
+  /** `GNTST_bad_page`: the granted frame is not a page of the granting domain. */
+  bad_page: -9,
+  /** `GNTST_bad_copy_arg`: copy arguments cross a page boundary. */
+  bad_copy_arg: -10,
+  /** `GNTST_address_too_big`: transfer page address too large. */
+  address_too_big: -11,
+  /** `GNTST_eagain`: operation not done; try again. */
+  eagain: -12,
+  /** `GNTST_no_space`: out of space (handles etc.). */
+  no_space: -13,
+} as const;
+
+/** One `GNTST_*` value. */
+export type GntStatus = (typeof GNTST)[keyof typeof GNTST];
+
+/** True when `value` is one of the `GNTST_*` codes. */
+export function isGntStatus(value: unknown): value is GntStatus {
+  return Number.isInteger(value) && (value as number) <= 0 && (value as number) >= -13;
+}
+
+/**
+ * A foreign page mapped into the mapping domain (`gnttab_map_refs` / gntdev mmap).
+ * The views stay usable after unmapping (JavaScript cannot revoke a view), so callers
+ * must drop them at unmap, as a kernel drops its pointer.
+ */
+export interface GrantMapping {
+  readonly handle: GrantHandle;
+  /** The granting domain. */
+  readonly domid: DomId;
+  readonly ref: GrantRef;
+  readonly readonly: boolean;
+  /** The 4 KiB page. */
+  readonly bytes: Uint8Array;
+  /** The same page as 1024 int32 words, for `Atomics` on fields both sides flip (flags). */
+  readonly words: Int32Array;
+}
+
+/** Result of a grant map: the mapping, or the `GNTST_*` status that refused it. */
+export type GrantMapResult =
+  | { readonly ok: true; readonly mapping: GrantMapping }
+  | { readonly ok: false; readonly status: GntStatus };
+
+/** The mapping side of grant tables (a backend's view of `GNTTABOP_map_grant_ref`). */
+export interface GrantMapper {
+  /**
+   * Maps `(domid, ref)` into this domain. Never throws for bad input: a missing domain,
+   * a ref out of range, an entry not granted to this domain, a write map of a
+   * read-only grant, or a frame outside the granter's memory each give a status.
+   */
+  mapGrantRef(domid: DomId, ref: GrantRef, options?: { readonly?: boolean }): GrantMapResult;
+  /** Unmaps one mapping; `GNTST.bad_handle` for an unknown or already unmapped handle. */
+  unmapGrantRef(handle: GrantHandle): GntStatus;
+}
+
+/** `XEN_EOI_FLAG_*` (include/xen/events.h): flags of `xen_irq_lateeoi`. */
+export const XEN_EOI_FLAG = {
+  /** `XEN_EOI_FLAG_SPURIOUS`: the event found nothing to do; may delay the unmask. */
+  SPURIOUS: 0x1,
+} as const;
+
+/**
+ * Per xenbus device event statistics (`struct xenbus_device` fields shown in sysfs
+ * `.../xenbus/`, spec-fixes P1). Owned by the xenbus device, shared by the channels
+ * bound for it, and never reset while the device exists.
+ */
+export interface XenbusEventCounters {
+  /** Interdomain channels currently bound for the device. */
+  eventChannels: number;
+  /** Events dispatched to the device's channels. */
+  events: number;
+  /** Spurious EOIs (delayed or not). */
+  spuriousEvents: number;
+  /** Sum of all EOI delays, in jiffies. */
+  jiffiesEoiDelayed: number;
+  /** Spurious EOIs tolerated before delaying; 0 means 1. Set to 1 at probe. */
+  spuriousThreshold: number;
+}
+
+/** Fresh counters as `xenbus_dev_probe` leaves them (threshold 1). */
+export function createXenbusEventCounters(): XenbusEventCounters {
+  return {
+    eventChannels: 0,
+    events: 0,
+    spuriousEvents: 0,
+    jiffiesEoiDelayed: 0,
+    spuriousThreshold: 1,
+  };
+}
+
+/** A handler of events on a bound channel; runs on the backend's event loop. */
+export type EventChannelHandler = (channel: BoundEventChannel) => void;
+
+/** Options of {@link BackendEventChannels.bindInterdomain}. */
+export interface BindInterdomainOptions {
+  /**
+   * Bind with late-EOI semantics (`bind_interdomain_evtchn_to_irqhandler_lateeoi`): the
+   * channel stays masked after each event until `lateEoi()`.
+   */
+  lateEoi?: boolean;
+  /** The xenbus device's counters (`dev` argument of the bind). */
+  counters?: XenbusEventCounters;
+}
+
+/** Result of a bind: the channel, or a negative errno (-3 ESRCH, -22 EINVAL, -28 ENOSPC). */
+export type EvtchnBindResult =
+  | { readonly ok: true; readonly channel: BoundEventChannel }
+  | { readonly ok: false; readonly errno: number };
+
+/** A local port bound to a remote one, with its handler (a Linux evtchn IRQ). */
+export interface BoundEventChannel {
+  readonly localPort: EvtchnPort;
+  readonly remoteDomid: DomId;
+  readonly remotePort: EvtchnPort;
+  /** True until `unbind()`. */
+  readonly bound: boolean;
+  /** True while the remote end is still connected to this port (not closed by the peer). */
+  connected(): boolean;
+  /** `notify_remote_via_irq`: a no-op once unbound or when the peer has closed. */
+  notify(): void;
+  /**
+   * `xen_irq_lateeoi(irq, flags)` with {@link XEN_EOI_FLAG}: ends the event, unmasking
+   * now or after a delay (spec-fixes P1). Ignored on a channel bound without late EOI,
+   * once unbound, or while an EOI is already queued.
+   */
+  lateEoi(flags: number): void;
+  /** `disable_irq`: adds the EXPLICIT mask reason. */
+  mask(): void;
+  /** `enable_irq`: removes the EXPLICIT mask reason; a pending event is then delivered. */
+  unmask(): void;
+  /** `unbind_from_irqhandler`: closes the port (the peer's end becomes unbound). */
+  unbind(): void;
+}
+
+/** A domain's event channel service with handlers (dom0's `evtchn` + IRQ layer). */
+export interface BackendEventChannels {
+  readonly domid: DomId;
+  /**
+   * `EVTCHNOP_bind_interdomain` + IRQ binding: binds a new local port to the remote
+   * domain's unbound port, which must have been allocated for this domain. Never throws
+   * for bad ids: the errno says what was wrong.
+   */
+  bindInterdomain(
+    remoteDomid: DomId,
+    remotePort: EvtchnPort,
+    handler: EventChannelHandler,
+    options?: BindInterdomainOptions,
+  ): EvtchnBindResult;
+}
+
+/**
+ * What a guest kernel can do without the toolstack: its own memory, grants and event
+ * channels (pcifront's hypercalls). Constructible inside a worker from plain
+ * transferable data.
+ */
+export interface GuestHypercalls {
+  readonly domid: DomId;
+  /** Number of 4 KiB pages of guest memory. */
+  readonly pageCount: number;
+  /** Allocates a free page of guest memory (`alloc_page`). */
+  allocPage(): number;
+  /** Returns a page to the allocator. */
+  freePage(pageIndex: number): void;
+  /** The page as bytes. */
+  pageBytes(pageIndex: number): Uint8Array;
+  /** The page as int32 words (for `Atomics`). */
+  pageWords(pageIndex: number): Int32Array;
+  /** `gnttab_grant_foreign_access`: lets `domid` map the page; returns the new ref. */
+  grantAccess(domid: DomId, pageIndex: number, options?: { readonly?: boolean }): GrantRef;
+  /**
+   * `gnttab_end_foreign_access_ref` + free: false (and nothing changes) while the
+   * grantee still has the page mapped.
+   */
+  endForeignAccess(ref: GrantRef): boolean;
+  /**
+   * `EVTCHNOP_alloc_unbound`: a new local port that `remoteDomid` may bind. Synchronous:
+   * the port table is guest memory shared with the hypervisor, as the hypercall is.
+   */
+  allocUnbound(remoteDomid: DomId): EvtchnPort;
+  /** `EVTCHNOP_close`. */
+  closePort(port: EvtchnPort): void;
+  /** `EVTCHNOP_send`: 0, or -22 (EINVAL) for a port that is not allocated. */
+  notify(port: EvtchnPort): number;
+  /**
+   * `SCHEDOP_poll` on one port, then clear it: true when the port was (or became)
+   * pending within `timeoutMs` (the pending bit is consumed), false on timeout or when
+   * the domain is being destroyed.
+   */
+  waitForEvent(port: EvtchnPort, timeoutMs: number): boolean;
+  /** `SCHEDOP_poll` without consuming: true when the port is pending (masked or not). */
+  poll(port: EvtchnPort, timeoutMs: number): boolean;
+  /**
+   * Waits for an upcall and returns the pending unmasked ports, clearing their pending
+   * bits (the guest's `xen_evtchn_do_upcall`); empty on timeout.
+   */
+  wait(timeoutMs: number): EvtchnPort[];
+  /** Clears the port's pending bit (`clear_evtchn`). */
+  clearPending(port: EvtchnPort): void;
+  /** Masks the port (`mask_evtchn`). */
+  mask(port: EvtchnPort): void;
+  /** Unmasks the port; re-raises the upcall if it is pending (`unmask_evtchn`). */
+  unmask(port: EvtchnPort): void;
+}
+
+/**
+ * Kernel time in jiffies (`get_jiffies_64`) with one-shot timers (delayed work). HZ is a
+ * parameter; tests use a manual clock and drive time by hand.
+ */
+export interface JiffiesClock {
+  /** Ticks per second. */
+  readonly hz: number;
+  /** Current jiffies (a non-decreasing integer). */
+  nowJiffies(): number;
+  /** Runs `callback` once, `delayJiffies` (>= 0) from now; returns a cancel function. */
+  setTimer(delayJiffies: number, callback: () => void): () => void;
+}

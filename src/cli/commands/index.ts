@@ -3,8 +3,17 @@
 import type { Command } from 'commander';
 import { registerAbiCommand } from './abi.js';
 import { registerHideCheckCommand } from './hide-check.js';
+import { registerConfspaceCommand } from './confspace.js';
+import { registerGuestViewCommand } from './guest-view.js';
+import { registerDemoCommand } from './demo.js';
 
 /** Adds one command (with its options and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: readonly RegisterCommand[] = [registerAbiCommand, registerHideCheckCommand];
+export const commands: readonly RegisterCommand[] = [
+  registerDemoCommand,
+  registerConfspaceCommand,
+  registerGuestViewCommand,
+  registerAbiCommand,
+  registerHideCheckCommand,
+];
