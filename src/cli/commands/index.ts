@@ -6,6 +6,7 @@ import { registerHideCheckCommand } from './hide-check.js';
 import { registerConfspaceCommand } from './confspace.js';
 import { registerGuestViewCommand } from './guest-view.js';
 import { registerDemoCommand } from './demo.js';
+import { registerPciSpecCommand } from './pci-spec.js';
 
 /** Adds one command (with its options and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -16,4 +17,5 @@ export const commands: readonly RegisterCommand[] = [
   registerGuestViewCommand,
   registerAbiCommand,
   registerHideCheckCommand,
+  registerPciSpecCommand,
 ];

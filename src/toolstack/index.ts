@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+/**
+ * What xl/libxl do for PCI (DESIGN.md §1): so far the PCI_SPEC_STRING grammar and the
+ * two ways BDFs are written in xenstore. Import from here, not from the files beside it.
+ *
+ * @example
+ * import { formatPciSpec, parsePciSpec } from './toolstack/index.js';
+ * formatPciSpec(parsePciSpec('36:00.0,vslot=14,seize=1')); // '0000:36:00.0@14,seize=1'
+ */
+export {
+  PCI_FUNC_WILDCARD,
+  PCI_NAME_MAX_LENGTH,
+  PCI_SPEC_DEFAULTS,
+  PCI_SPEC_KEYS,
+  PCI_VSLOT_MAX,
+  PciSpecError,
+  RDM_POLICIES,
+  formatBdf,
+  formatPciSpec,
+  formatVdev,
+  isPciSpecKey,
+  isRdmPolicy,
+  parsePciSpec,
+  pciSpecToJson,
+  type FormatPciSpecOptions,
+  type ParsePciSpecOptions,
+  type PciSpec,
+  type PciSpecBdf,
+  type PciSpecByBdf,
+  type PciSpecByName,
+  type PciSpecCommon,
+  type PciSpecDefaults,
+  type PciSpecErrorDetails,
+  type PciSpecErrorKind,
+  type PciSpecJson,
+  type PciSpecKey,
+  type RdmPolicy,
+} from './pci-spec.js';
