@@ -395,3 +395,78 @@ export interface JiffiesClock {
   /** Runs `callback` once, `delayJiffies` (>= 0) from now; returns a cancel function. */
   setTimer(delayJiffies: number, callback: () => void): () => void;
 }
+
+// ---------------------------------------------------------------------------------------
+// Interrupts as pciback uses them: Linux's MSI layer with Xen's pirq mapping, shared
+// INTx lines, and the device-owner registry (spec §4.5, §4.6, §11 "MSI layer",
+// "Device-owner registry", "Hypercalls").
+// ---------------------------------------------------------------------------------------
+
+/** Result of enabling MSI-X: per requested entry its Linux IRQ, or a negative errno. */
+export type MsixEnableResult =
+  | { readonly ok: true; readonly irqs: readonly number[] }
+  | { readonly ok: false; readonly errno: number };
+
+/**
+ * The MSI layer of one device (`pci_enable_msi`, `pci_enable_msix_exact`, ...). On Xen
+ * each vector is also mapped as a pirq into the device's registered owner domain
+ * (`xen_register_device_domain_owner`), which is what the guest receives.
+ */
+export interface HostMsiControl {
+  /** `dev->msi_enabled` (from the hardware's MSI enable bit). */
+  msiEnabled(): boolean;
+  /** `dev->msix_enabled`. */
+  msixEnabled(): boolean;
+  /**
+   * `pci_enable_msi` / `pci_alloc_irq_vectors(nvec, nvec, PCI_IRQ_MSI)`: allocates `nvec`
+   * vectors (a power of two within Multiple Message Capable), programs and enables MSI,
+   * and makes `irq()` the first vector's IRQ. Returns 0 or a negative errno (-22 bad
+   * nvec, -28 ENOSPC more than the device can do, -19 no MSI capability).
+   */
+  enableMsi(nvec: number): number;
+  /** `pci_disable_msi`: disables MSI and gives `irq()` back its legacy value. */
+  disableMsi(): void;
+  /** The Linux IRQs of the enabled MSI vectors (empty when MSI is off). */
+  msiIrqs(): readonly number[];
+  /**
+   * `pci_enable_msix_exact`: validates the entry indices (in range of the table, no
+   * duplicates: -22) and enables MSI-X with one IRQ per entry.
+   */
+  enableMsix(entries: readonly number[]): MsixEnableResult;
+  /** `pci_disable_msix`. */
+  disableMsix(): void;
+  /**
+   * `xen_pirq_from_irq`: the pirq an IRQ is mapped to in the owner domain's pirq space;
+   * 0 when the IRQ has none.
+   */
+  pirqOfIrq(irq: number): number;
+}
+
+/** A handler on a shared interrupt line; returns true when it claimed the interrupt. */
+export type IrqHandler = () => boolean;
+
+/** Linux's IRQ layer for legacy (INTx) lines: level-triggered and shareable. */
+export interface HostIrqLines {
+  /**
+   * `request_irq(irq, handler, IRQF_SHARED, name, cookie)`: 0, or a negative errno
+   * (-22 for IRQ 0 or an unknown line, -16 EBUSY when a non-shared handler holds it).
+   */
+  requestSharedIrq(irq: number, name: string, handler: IrqHandler): number;
+  /** `free_irq` of the handler registered under `name`. */
+  freeIrq(irq: number, name: string): void;
+  /**
+   * `xen_test_irq_shared` inverted to read naturally: true when the line is shared with
+   * other domains (so dom0 must keep acknowledging it).
+   */
+  isSharedWithOtherDomains(irq: number): boolean;
+}
+
+/** `xen_register_device_domain_owner` and friends. */
+export interface DeviceOwnerRegistry {
+  /** 0, or -17 (EEXIST) when the device already has an owner. */
+  register(address: PciAddress, domid: DomId): number;
+  /** The owner, or undefined. */
+  find(address: PciAddress): DomId | undefined;
+  /** 0, or -2 (ENOENT) when the device had no owner. */
+  unregister(address: PciAddress): number;
+}
