@@ -358,8 +358,16 @@ export interface GuestHypercalls {
    * the port table is guest memory shared with the hypervisor, as the hypercall is.
    */
   allocUnbound(remoteDomid: DomId): EvtchnPort;
-  /** `EVTCHNOP_close`. */
+  /** `EVTCHNOP_close` (also how a pirq binding is undone, as Linux's `shutdown_pirq` does). */
   closePort(port: EvtchnPort): void;
+  /**
+   * `EVTCHNOP_bind_pirq` (added with the simulator's interrupt plumbing): a new local
+   * port that receives the domain's physical IRQ `pirq` (the number pcifront got back from
+   * an MSI/MSI-X enable). Returns the port (> 0), or a negative errno: -22 (EINVAL) for a
+   * bad pirq, -16 (EBUSY) when the pirq is already bound, -28 (ENOSPC) when no port is
+   * free, -3 (ESRCH) when the domain is dying. Unbind with {@link closePort}.
+   */
+  bindPirq(pirq: number): number;
   /** `EVTCHNOP_send`: 0, or -22 (EINVAL) for a port that is not allocated. */
   notify(port: EvtchnPort): number;
   /**
@@ -421,7 +429,8 @@ export interface HostMsiControl {
    * `pci_enable_msi` / `pci_alloc_irq_vectors(nvec, nvec, PCI_IRQ_MSI)`: allocates `nvec`
    * vectors (a power of two within Multiple Message Capable), programs and enables MSI,
    * and makes `irq()` the first vector's IRQ. Returns 0 or a negative errno (-22 bad
-   * nvec, -28 ENOSPC more than the device can do, -19 no MSI capability).
+   * nvec, -28 ENOSPC more than the device can do; Linux's `pci_msi_vec_count` gives -22
+   * for a device without an MSI capability too, which the simulator follows).
    */
   enableMsi(nvec: number): number;
   /** `pci_disable_msi`: disables MSI and gives `irq()` back its legacy value. */

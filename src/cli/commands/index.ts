@@ -6,12 +6,14 @@ import { registerHideCheckCommand } from './hide-check.js';
 import { registerConfspaceCommand } from './confspace.js';
 import { registerGuestViewCommand } from './guest-view.js';
 import { registerDemoCommand } from './demo.js';
+import { registerSimCommand } from './sim.js';
 import { registerPciSpecCommand } from './pci-spec.js';
 
 /** Adds one command (with its options and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
 
 export const commands: readonly RegisterCommand[] = [
+  registerSimCommand,
   registerDemoCommand,
   registerConfspaceCommand,
   registerGuestViewCommand,

@@ -14,6 +14,11 @@
  * Layout (int32 words): a 16-word header, then one area per domain slot (slot = domid):
  * a 16-word domain header (state, upcall, poll sequence, pollers), the pending bitmap,
  * the mask bitmap and the port table.
+ *
+ * Pirq bindings (`EVTCHNOP_bind_pirq`, added for the interrupt plumbing of
+ * `platform/sim/interrupts`) live in the same port table: a port of state PIRQ carries
+ * its pirq number in the entry, so the host finds the port a pirq is bound to by reading
+ * the table (`findPirqPort`), with no message and no second shared structure.
  */
 import { EVTCHN_ERRNO, MAX_PORTS_LIMIT } from './xen-abi.js';
 
@@ -41,6 +46,11 @@ export const PORT_STATE = {
   INTERDOMAIN: 2,
   /** Claimed by an allocation in progress. */
   RESERVED: 3,
+  /**
+   * `ECS_PIRQ`: bound to a physical IRQ of the domain (`EVTCHNOP_bind_pirq`); the entry
+   * holds the pirq (see {@link EventArea.pirqOfPort}). Added for the interrupt plumbing.
+   */
+  PIRQ: 4,
 } as const;
 
 /** A {@link PORT_STATE} value. */
@@ -49,9 +59,9 @@ export type PortState = (typeof PORT_STATE)[keyof typeof PORT_STATE];
 /** A decoded port-table entry. */
 export interface PortEntry {
   readonly state: PortState;
-  /** UNBOUND: the domain allowed to bind; INTERDOMAIN: the peer. */
+  /** UNBOUND: the domain allowed to bind; INTERDOMAIN: the peer; 0 otherwise. */
   readonly remoteDomid: number;
-  /** INTERDOMAIN: the peer's port; 0 otherwise. */
+  /** INTERDOMAIN: the peer's port; 0 otherwise (PIRQ: see `pirqOfPort`). */
   readonly remotePort: number;
 }
 
@@ -68,12 +78,21 @@ const D_POLL_SEQ = 2;
 const D_POLLERS = 3;
 const DOMAIN_HEADER_WORDS = 16;
 
-// Port entry: bits 0-1 state, 2-13 remote port, 14-29 remote domid (always positive).
-const STATE_MASK = 0x3;
-const RPORT_SHIFT = 2;
+// Port entry: bits 0-2 state, 3-14 remote port, 15-30 remote domid (always positive).
+// A PIRQ entry keeps its pirq in bits 3-30 instead. (The state was 2 bits wide until the
+// PIRQ state was added; nothing outside this file sees the packing.)
+const STATE_MASK = 0x7;
+const RPORT_SHIFT = 3;
 const RPORT_MASK = 0xfff;
-const RDOM_SHIFT = 14;
+const RDOM_SHIFT = 15;
 const RDOM_MASK = 0xffff;
+const PIRQ_SHIFT = 3;
+
+/** Largest pirq a port-table entry can hold (28 bits). */
+export const MAX_BINDABLE_PIRQ = 0x0fffffff;
+
+/** `-EBUSY`: the pirq is already bound to a port of the domain (Xen's `evtchn_bind_pirq`). */
+const EBUSY = -16;
 
 // Bound on compare-and-exchange retries against a peer that keeps changing a word: a
 // guest must not be able to livelock another thread (Xen bounds its grant retries too).
@@ -246,6 +265,9 @@ export class EventArea {
   /** Decodes a port-table entry. */
   portEntry(domid: number, port: number): PortEntry {
     const e = Atomics.load(this.words, this.#portIndex(domid, port));
+    if ((e & STATE_MASK) === PORT_STATE.PIRQ) {
+      return { state: PORT_STATE.PIRQ, remoteDomid: 0, remotePort: 0 };
+    }
     return {
       state: (e & STATE_MASK) as PortState,
       remoteDomid: (e >>> RDOM_SHIFT) & RDOM_MASK,
@@ -345,6 +367,54 @@ export class EventArea {
     // A peer that keeps rewriting the entry cannot keep it alive.
     if (!closed) Atomics.store(w, idx, 0);
     Atomics.and(w, this.#pendingIndex(domid, port), ~(1 << (port & 31)));
+  }
+
+  // --- pirqs (added for platform/sim/interrupts) ---------------------------------------
+
+  /**
+   * `EVTCHNOP_bind_pirq` for `domid`: a new local port bound to `pirq` (1..
+   * {@link MAX_BINDABLE_PIRQ}). Returns the port, or -ESRCH (dying domain), -EINVAL (bad
+   * pirq), -EBUSY (the pirq is already bound to a port of this domain), -ENOSPC.
+   *
+   * Deviation: Xen also refuses a pirq the domain has no access to (`-EPERM`); here the
+   * binding succeeds, and the host only ever delivers pirqs it mapped into the domain,
+   * so a guest binding a foreign number just never hears from it. The busy check and the
+   * claim are two steps: two threads of one domain binding the same pirq at once could
+   * both succeed (a guest is one worker thread, so only a misbehaving guest hurts itself).
+   */
+  bindPirq(domid: number, pirq: number, masked: boolean): number {
+    if (!this.validDomid(domid) || !this.domainAlive(domid)) return EVTCHN_ERRNO.ESRCH;
+    if (!Number.isInteger(pirq) || pirq < 1 || pirq > MAX_BINDABLE_PIRQ) {
+      return EVTCHN_ERRNO.EINVAL;
+    }
+    if (this.findPirqPort(domid, pirq) !== 0) return EBUSY;
+    const port = this.#claimPort(domid, masked);
+    if (port < 0) return port;
+    Atomics.store(this.words, this.#portIndex(domid, port), PORT_STATE.PIRQ | (pirq << PIRQ_SHIFT));
+    return port;
+  }
+
+  /** The pirq a PIRQ port of `domid` is bound to; 0 for any other port. */
+  pirqOfPort(domid: number, port: number): number {
+    if (!this.validDomid(domid) || !this.validPort(port)) return 0;
+    const e = Atomics.load(this.words, this.#portIndex(domid, port));
+    return (e & STATE_MASK) === PORT_STATE.PIRQ ? e >>> PIRQ_SHIFT : 0;
+  }
+
+  /**
+   * The port of `domid` bound to `pirq`, or 0: a scan of the domain's port table (the
+   * host caches the answer and re-checks it with {@link pirqOfPort}).
+   */
+  findPirqPort(domid: number, pirq: number): number {
+    if (!this.validDomid(domid) || !Number.isInteger(pirq) || pirq < 1) return 0;
+    if (pirq > MAX_BINDABLE_PIRQ) return 0;
+    const w = this.words;
+    const wanted = PORT_STATE.PIRQ | (pirq << PIRQ_SHIFT);
+    const first = this.#portIndex(domid, 0);
+    for (let port = 1; port < this.maxPorts; port++) {
+      if (Atomics.load(w, first + port) === wanted) return port;
+    }
+    return 0;
   }
 
   // --- delivery -------------------------------------------------------------------------

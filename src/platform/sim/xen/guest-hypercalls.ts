@@ -169,6 +169,16 @@ export class SimGuestHypercalls implements GuestHypercalls {
     this.#area.closePort(this.domid, port);
   }
 
+  /**
+   * {@inheritDoc GuestHypercalls.bindPirq}
+   *
+   * Added for the interrupt plumbing (`platform/sim/interrupts`): the binding is a PIRQ
+   * entry in this domain's port table, which the host reads when it delivers the pirq.
+   */
+  bindPirq(pirq: number): number {
+    return this.#area.bindPirq(this.domid, pirq, false);
+  }
+
   /** {@inheritDoc GuestHypercalls.notify} */
   notify(port: EvtchnPort): number {
     return this.#area.send(this.domid, port);
