@@ -54,4 +54,4 @@ export {
   type RoundTripResult,
   type RoundTripServer,
 } from './round-trip.js';
-export { ROUND_TRIP_WORD, type RoundTripGuestMessage } from './round-trip-guest.js';
+export { ROUND_TRIP_WORD, type RoundTripGuestMessage } from './round-trip-protocol.js';

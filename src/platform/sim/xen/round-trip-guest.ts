@@ -13,30 +13,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DOM0 } from '../../types.js';
 import { SimGuestHypercalls } from './guest-hypercalls.js';
-import { isSimGuestInit, type SimGuestInit } from './guest-init.js';
-
-/** `workerData` of this entry. */
-export interface RoundTripGuestData {
-  readonly xen: SimGuestInit;
-  readonly mode: 'client' | 'echo' | 'flood';
-  readonly iterations: number;
-  readonly spinIterations: number;
-  readonly timeoutMs: number;
-}
-
-/** Messages this worker posts. */
-export type RoundTripGuestMessage =
-  | { readonly type: 'ready'; readonly port: number; readonly ref: number }
-  | {
-      readonly type: 'done';
-      readonly latenciesUs: number[];
-      readonly timeouts: number;
-      readonly wrongAnswers: number;
-    }
-  | { readonly type: 'stopped'; readonly sent: number };
-
-/** Word indices in the shared page. */
-export const ROUND_TRIP_WORD = { REQUEST: 0, ANSWER: 1, CONNECTED: 2, ACTIVE: 3 } as const;
+import { isSimGuestInit } from './guest-init.js';
+import {
+  ROUND_TRIP_WORD,
+  type RoundTripGuestData,
+  type RoundTripGuestMessage,
+} from './round-trip-protocol.js';
 
 function run(): void {
   const port0 = parentPort;

@@ -20,7 +20,7 @@ import {
   ROUND_TRIP_WORD,
   type RoundTripGuestData,
   type RoundTripGuestMessage,
-} from './round-trip-guest.js';
+} from './round-trip-protocol.js';
 
 /** Options of {@link startRoundTripGuest}. */
 export interface RoundTripGuestOptions {
