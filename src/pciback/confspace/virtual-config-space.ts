@@ -264,13 +264,16 @@ export class VirtualConfigSpace {
     const plan = this.#index.readPlan(byteOffset, sizeBytes);
     let value = 0;
     let err = 0;
+    const entries = plan.entries;
     if (plan.readHardware) {
       // Already validated as aligned, so straight to the platform (`rawRead` re-checks).
       const hw = this.#ctx.dev.readConfig(byteOffset, sizeBytes);
+      // No field changes this access: the platform's answer is the guest's (its values
+      // are zero-extended to the access size by contract, and success maps to success).
+      if (entries.length === 0 && hw.err === 0) return hw;
       value = hw.value;
       err = hw.err;
     }
-    const entries = plan.entries;
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as FieldEntry;
       const fieldMask = sizeMask(entry.field.sizeBytes);
