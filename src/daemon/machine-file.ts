@@ -13,20 +13,13 @@ import { parsePciSpec, type PciSpec } from '../toolstack/pci-spec.js';
 import { parseHide } from '../pciback/stub/hide.js';
 import { CATALOG_MODELS } from '../devices/catalog/index.js';
 import { PcibackError } from '../errors.js';
+import { GUEST_PROGRAMS, type GuestProgramName } from '../pcifront/programs/index.js';
 
-/** The guest programs a domain can run (implemented in `pcifront/programs`). */
-export const GUEST_PROGRAM_NAMES = [
-  'enumerate',
-  'msi',
-  'msix',
-  'attack:xsa155',
-  'attack:xsa157',
-  'attack:xsa332',
-  'idle',
-] as const;
-
-/** A guest program name. */
-export type GuestProgramName = (typeof GUEST_PROGRAM_NAMES)[number];
+/** The guest programs a domain can run: the registry of `pcifront/programs`. */
+export const GUEST_PROGRAM_NAMES = Object.keys(GUEST_PROGRAMS) as [
+  GuestProgramName,
+  ...GuestProgramName[],
+];
 
 const bdf = z.string().superRefine((text, ctx) => {
   try {

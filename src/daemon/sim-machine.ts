@@ -50,6 +50,26 @@ export interface SimRunOptions {
   readonly guestTimeoutMs?: number;
   /** Interval of the device activity that raises enabled MSI/MSI-X vectors. */
   readonly activityIntervalMs?: number;
+  /**
+   * Called once per guest when its backend channel is connected, before its program
+   * runs; the control lets a caller destroy the guest at any point (tests use it to kill
+   * a guest in the middle of an op).
+   */
+  readonly onGuestConnected?: (guest: SimGuestControl) => void;
+}
+
+/** A running guest, as {@link SimRunOptions.onGuestConnected} sees it. */
+export interface SimGuestControl {
+  readonly name: string;
+  readonly domid: number;
+  /** What the guest's backend channel has counted so far. */
+  channelStats(): PcibackChannelStats;
+  /**
+   * Destroys the guest now, as `xl destroy` would, whatever it is doing (an op may be in
+   * flight): its worker is terminated, the backend disconnects and resets its devices,
+   * and its result has status `killed`. Does nothing once the guest has finished.
+   */
+  kill(reason?: string): void;
 }
 
 /** What one guest reported. */
@@ -301,6 +321,7 @@ async function runGuest(run: GuestRun): Promise<GuestResult> {
   let channel: PcibackChannel | undefined;
   const base = { name: run.domainName, domid, program: run.program, devices };
 
+  let killGuest: (reason: string) => void = () => undefined;
   const outcome = await new Promise<Omit<GuestResult, keyof typeof base>>((resolve) => {
     const timer = setTimeout(() => {
       resolve({
@@ -311,6 +332,9 @@ async function runGuest(run: GuestRun): Promise<GuestResult> {
     const finish = (result: Omit<GuestResult, keyof typeof base>): void => {
       clearTimeout(timer);
       resolve(result);
+    };
+    killGuest = (reason) => {
+      finish({ status: 'killed', error: reason });
     };
     worker.on('error', (err) => {
       finish({ status: 'failed', error: err.message });
@@ -357,6 +381,14 @@ async function runGuest(run: GuestRun): Promise<GuestResult> {
     }
     chan.attachEventChannel(bound.channel);
     channel = chan;
+    run.options.onGuestConnected?.({
+      name: run.domainName,
+      domid,
+      channelStats: () => chan.stats(),
+      kill: (reason) => {
+        killGuest(`killed by the host${reason === undefined ? '' : `: ${reason}`}`);
+      },
+    });
     return { type: 'backend-connected', roots };
   }
 

@@ -75,8 +75,11 @@ export function enableDevice(env: GuestProgramEnv, device: GuestPciDevice): numb
 
 /**
  * Waits for a few interrupts on the pirqs and says what arrived. Uses the env's
- * `bindPirq`/`waitInterrupts` when given, else the hypercalls' `bindPirq` and `wait`
- * (ports bound here are closed again). Never blocks longer than `timeoutMs`.
+ * `bindPirq`/`waitInterrupts` when given, else the hypercalls' `bindPirq` and `wait`.
+ * The ports bound here are closed again either way, as a guest kernel unbinds a pirq's
+ * port before disabling MSI: a pirq number freed by the disable is reused by the next
+ * enable in the same domain, and a port still bound to it would refuse the new binding.
+ * Never blocks longer than `timeoutMs`.
  */
 export function observeInterrupts(
   env: GuestProgramEnv,
@@ -84,7 +87,6 @@ export function observeInterrupts(
   options: { count: number; timeoutMs: number },
 ): { observed: number; text: string } {
   const hv = env.hv;
-  const ownBinding = env.bindPirq === undefined;
   const bind =
     env.bindPirq ??
     (typeof hv.bindPirq === 'function'
@@ -104,7 +106,7 @@ export function observeInterrupts(
   if (ports.length === 0) return { observed: 0, text: 'interrupts: not observed (no pirq bound)' };
   const wait = env.waitInterrupts ?? ((p, n, t) => waitOnHypercalls(env, p, n, t));
   const fired = wait(ports, options.count, options.timeoutMs);
-  if (ownBinding) for (const port of ports) hv.closePort(port);
+  for (const port of ports) hv.closePort(port);
   if (fired.length === 0) {
     return { observed: 0, text: `interrupts: not observed within ${options.timeoutMs} ms` };
   }
