@@ -2,7 +2,7 @@
 /**
  * The backend domain's event core (Linux `events_base.c` + the 2-level ABI upcall) on
  * the main event loop: binds interdomain channels to handlers, waits for upcalls with
- * `Atomics.waitAsync` (always with a timeout, re-armed), and delivers each pending,
+ * `Atomics.waitAsync` (re-armed; a sweep interval bounds every wait), and delivers each pending,
  * unmasked port to its handler under the late-EOI rules of spec-fixes P1 (loop guard,
  * `is_active`, EOI_PENDING mask, epochs).
  */
@@ -32,9 +32,12 @@ export interface SimBackendEventChannelsOptions {
   /** `xen.event_eoi_delay` (jiffies). Default 10. */
   eventEoiDelay?: number;
   /**
-   * Longest `Atomics.waitAsync` before a scan anyway (ms). The scan on timeout recovers
-   * a wake-up lost by a guest killed between setting a pending bit and raising the
-   * upcall. Default 1000: an idle backend wakes once a second.
+   * Interval of the sweep that wakes the wait loop for a scan anyway (ms). The scan
+   * recovers a wake-up lost by a guest killed between setting a pending bit and raising
+   * the upcall. Default 1000: an idle backend wakes once a second. (One interval timer,
+   * not a timeout per `Atomics.waitAsync`: each early-woken wait would leave its timeout
+   * task queued, and after a burst of N events N empty tasks would fire over the next
+   * interval — measured at 20-45 % of a core for a second after 20 000 round trips.)
    */
   waitTimeoutMs?: number;
   /**
@@ -80,6 +83,7 @@ export class SimBackendEventChannels implements BackendEventChannels {
   readonly #eventLoopTimeout: number;
   readonly #eventEoiDelay: number;
   readonly #waitTimeoutMs: number;
+  #sweep: ReturnType<typeof setInterval> | undefined;
   readonly #maxRounds: number;
   readonly #defer: (callback: () => void) => void;
   readonly #autoStart: boolean;
@@ -174,6 +178,12 @@ export class SimBackendEventChannels implements BackendEventChannels {
     this.#running = true;
     this.#generation += 1;
     this.#arm(this.#generation);
+    const words = this.#area.words;
+    const index = this.#area.upcallIndex(this.domid);
+    this.#sweep = setInterval(() => {
+      Atomics.notify(words, index);
+    }, this.#waitTimeoutMs);
+    this.#sweep.unref();
   }
 
   /** Stops the wait loop; bound channels stay bound. */
@@ -181,6 +191,8 @@ export class SimBackendEventChannels implements BackendEventChannels {
     if (!this.#running) return;
     this.#running = false;
     this.#generation += 1;
+    if (this.#sweep !== undefined) clearInterval(this.#sweep);
+    this.#sweep = undefined;
     // Resolve the outstanding waitAsync now rather than at its timeout.
     Atomics.notify(this.#area.words, this.#area.upcallIndex(this.domid));
   }
@@ -197,12 +209,8 @@ export class SimBackendEventChannels implements BackendEventChannels {
       this.processUpcall();
       this.#arm(generation);
     };
-    const r = Atomics.waitAsync(
-      this.#area.words,
-      this.#area.upcallIndex(this.domid),
-      0,
-      this.#waitTimeoutMs,
-    );
+    // No timeout here: the sweep interval of start() bounds the wait.
+    const r = Atomics.waitAsync(this.#area.words, this.#area.upcallIndex(this.domid), 0);
     if (r.async) {
       void r.value.then(wake);
     } else {
