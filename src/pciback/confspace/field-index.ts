@@ -84,9 +84,9 @@ export class FieldIndex {
    * sort. Cleared whenever the list changes (quirks are added or dropped at attach and
    * release, never per access).
    */
-  #memo = emptyMemo<readonly FieldEntry[]>();
+  #memo: (readonly FieldEntry[] | undefined)[] | undefined;
   /** Memo of {@link readPlan}, same slots and lifetime as `#memo`. */
-  #planMemo = emptyMemo<ReadPlan>();
+  #planMemo: (ReadPlan | undefined)[] | undefined;
   #nextOrder = 0;
 
   /** All entries in list order. */
@@ -128,8 +128,10 @@ export class FieldIndex {
     });
     this.#entries.push(entry);
     this.#byOffset.set(byteOffset, entry);
-    this.#memo = emptyMemo();
-    this.#planMemo = emptyMemo();
+    // Dropped, not rebuilt: a device gets ~30 fields at seize, and the memos are only
+    // allocated again by the first access after the list stops changing.
+    this.#memo = undefined;
+    this.#planMemo = undefined;
     // The new entry is the last in list order, so appending keeps every byte sorted.
     // Bytes that had the same list share the new one: an access whose bytes all hold
     // the same list is then answered without allocating.
@@ -154,8 +156,10 @@ export class FieldIndex {
     const kept = this.#entries.filter((e) => !gone.has(e));
     this.#entries.length = 0;
     this.#entries.push(...kept);
-    this.#memo = emptyMemo();
-    this.#planMemo = emptyMemo();
+    // Dropped, not rebuilt: a device gets ~30 fields at seize, and the memos are only
+    // allocated again by the first access after the list stops changing.
+    this.#memo = undefined;
+    this.#planMemo = undefined;
     const replaced = new Map<readonly FieldEntry[], readonly FieldEntry[]>();
     for (const entry of removed) {
       this.#byOffset.delete(entry.byteOffset);
@@ -181,6 +185,7 @@ export class FieldIndex {
   intersecting(byteOffset: number, sizeBytes: number): readonly FieldEntry[] {
     if (byteOffset >= 0 && byteOffset < INDEXED_BYTES) {
       const slot = byteOffset * 4 + sizeBytes - 1;
+      this.#memo ??= emptyMemo();
       let memo = this.#memo[slot];
       if (memo === undefined) {
         memo = this.#collect(byteOffset, sizeBytes);
@@ -195,6 +200,7 @@ export class FieldIndex {
   readPlan(byteOffset: number, sizeBytes: number): ReadPlan {
     const inRange = byteOffset >= 0 && byteOffset < INDEXED_BYTES;
     const slot = byteOffset * 4 + sizeBytes - 1;
+    this.#planMemo ??= emptyMemo();
     let plan = inRange ? this.#planMemo[slot] : undefined;
     if (plan === undefined) {
       const all = this.intersecting(byteOffset, sizeBytes);
