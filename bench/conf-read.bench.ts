@@ -107,7 +107,7 @@ export async function runConfReadBench(options: ConfReadBenchOptions = {}): Prom
           ),
         );
         notes.push(
-          `Idle backend CPU with one connected idle guest, main-thread CPU from ${settled.source === 'schedstat' ? '/proc/self/task/<pid>/schedstat' : 'process.cpuUsage(), all threads'}: ${afterBurst.cpuPercent.toFixed(2)} % of one core over the ${afterBurst.wallMs.toFixed(0)} ms starting 100 ms after the last read; ${settled.cpuPercent.toFixed(3)} % over the ${settled.wallMs.toFixed(0)} ms starting ${SETTLE_MS} ms later. The difference is the timeout tasks of the ${reads + WARMUP_READS} Atomics.waitAsync calls the backend re-armed during the burst (its waitTimeoutMs, 1000 ms): each one fires at its deadline although its wait already ended. The ≤ ${IDLE_CPU_TARGET_PERCENT} % target is this suite's reading of "near zero" (DESIGN.md §5).`,
+          `Idle backend CPU with one connected idle guest, main-thread CPU from ${settled.source === 'schedstat' ? '/proc/self/task/<pid>/schedstat' : 'process.cpuUsage(), all threads'}: ${afterBurst.cpuPercent.toFixed(2)} % of one core over the ${afterBurst.wallMs.toFixed(0)} ms starting 100 ms after the last read; ${settled.cpuPercent.toFixed(3)} % over the ${settled.wallMs.toFixed(0)} ms starting ${SETTLE_MS} ms later. (Both windows used to differ widely: every re-armed Atomics.waitAsync left its 1000 ms timeout task queued. The wait loop now re-arms without a timeout and one sweep interval bounds it.) The ≤ ${IDLE_CPU_TARGET_PERCENT} % target is this suite's reading of "near zero" (DESIGN.md §5).`,
         );
       }
       await guest.stop();
