@@ -18,13 +18,12 @@ import { SimInterrupts } from '../src/platform/sim/interrupts/sim-interrupts.js'
 import {
   DOM0,
   createXenbusEventCounters,
-  evtchnPort,
-  grantRef,
   type DomId,
   type XenbusEventCounters,
 } from '../src/platform/types.js';
 import { PcibackDevice } from '../src/pciback/device/index.js';
-import { PcibackChannel } from '../src/pciback/channel/index.js';
+import type { PcibackChannel } from '../src/pciback/channel/index.js';
+import { connectFrontend } from '../src/daemon/connect-frontend.js';
 import { createTopology, type Topology } from '../src/pciback/topology/index.js';
 import type {
   BenchGuestAddress,
@@ -244,25 +243,14 @@ export class BenchHost {
     });
 
     function connect(ref: number, port: number): BenchHostMessage {
-      const mapped = xen.grantMapper().mapGrantRef(domid, grantRef(ref));
-      if (!mapped.ok) return { type: 'connect-failed', error: `grant map: ${mapped.status}` };
-      const c = new PcibackChannel<PcibackDevice>({
-        mapping: mapped.mapping,
-        grantMapper: xen.grantMapper(),
-        topology,
-        frontendDomid: domid,
-        schedule: (job) => setImmediate(job),
-      });
-      const bound = xen.eventChannels().bindInterdomain(domid, evtchnPort(port), c.handler, {
-        lateEoi: true,
-        counters,
-      });
-      if (!bound.ok) {
-        c.disconnect();
-        return { type: 'connect-failed', error: `event channel bind: errno ${bound.errno}` };
-      }
-      c.attachEventChannel(bound.channel);
-      chan = c;
+      const connected = connectFrontend(
+        xen,
+        domid,
+        { grantRef: ref, eventPort: port },
+        { topology, counters },
+      );
+      if (!connected.ok) return { type: 'connect-failed', error: connected.error };
+      chan = connected.channel;
       return { type: 'connected', roots };
     }
 

@@ -21,18 +21,17 @@ import { fireInterrupts } from '../platform/sim/interrupts/activity.js';
 import {
   createXenbusEventCounters,
   DOM0,
-  evtchnPort,
-  grantRef,
   SILENT_LOGGER,
   type DomId,
   type Logger,
   type XenbusEventCounters,
 } from '../platform/types.js';
 import { PcibackDevice, type PcibackDeviceStats } from '../pciback/device/index.js';
-import { PcibackChannel, type PcibackChannelStats } from '../pciback/channel/index.js';
+import type { PcibackChannel, PcibackChannelStats } from '../pciback/channel/index.js';
+import { connectFrontend } from './connect-frontend.js';
 import { createTopology, type Topology } from '../pciback/topology/index.js';
 import { hideMatches, parseHide } from '../pciback/stub/hide.js';
-import { formatVdev } from '../toolstack/pci-spec.js';
+import { formatBdf, formatVdev } from '../toolstack/pci-spec.js';
 import { PcibackError } from '../errors.js';
 import { domainSpecs, type Machine, type MachineDevice } from './machine-file.js';
 import type { GuestToHost, GuestWorkerData, HostToGuest } from '../platform/sim/guest/messages.js';
@@ -221,7 +220,7 @@ export async function runSimMachine(
         if (matches.length === 0) {
           throw new PcibackError(
             'NO_SUCH_DEVICE',
-            `Cannot attach "${formatSpecBdf(seg, bus, dev, func)}" to "${domain.name}": no such device`,
+            `Cannot attach "${formatBdf(spec.bdf)}" to "${domain.name}": no such device`,
           );
         }
         for (const fn of matches) {
@@ -274,11 +273,6 @@ export async function runSimMachine(
     clearInterval(activity);
     xen.dispose();
   }
-}
-
-function formatSpecBdf(domain: number, bus: number, dev: number, func: number | '*'): string {
-  const hex = (v: number, w: number): string => v.toString(16).padStart(w, '0');
-  return `${hex(domain, 4)}:${hex(bus, 2)}:${hex(dev, 2)}.${func === '*' ? '*' : func.toString(16)}`;
 }
 
 interface GuestRun {
@@ -360,26 +354,14 @@ async function runGuest(run: GuestRun): Promise<GuestResult> {
   });
 
   function connectBackend(ref: number, port: number): HostToGuest {
-    const mapped = xen.grantMapper().mapGrantRef(domid, grantRef(ref));
-    if (!mapped.ok)
-      return { type: 'backend-failed', error: `grant map failed: status ${mapped.status}` };
-    const chan = new PcibackChannel<PcibackDevice>({
-      mapping: mapped.mapping,
-      grantMapper: xen.grantMapper(),
-      topology,
-      frontendDomid: domid,
-      schedule: (job) => setImmediate(job),
-      logger,
-    });
-    const bound = xen.eventChannels().bindInterdomain(domid, evtchnPort(port), chan.handler, {
-      lateEoi: true,
-      counters,
-    });
-    if (!bound.ok) {
-      chan.disconnect();
-      return { type: 'backend-failed', error: `event channel bind failed: errno ${bound.errno}` };
-    }
-    chan.attachEventChannel(bound.channel);
+    const connected = connectFrontend(
+      xen,
+      domid,
+      { grantRef: ref, eventPort: port },
+      { topology, counters, logger },
+    );
+    if (!connected.ok) return { type: 'backend-failed', error: connected.error };
+    const chan = connected.channel;
     channel = chan;
     run.options.onGuestConnected?.({
       name: run.domainName,
