@@ -13,6 +13,9 @@ const coreFolders = [
   'src/pcifront/**',
   'src/toolstack/**',
   'src/xenstore/protocol/**',
+  'src/xenstore/store/**',
+  'src/xenstore/server/**',
+  'src/xenstore/client/**',
 ];
 
 export default tseslint.config(

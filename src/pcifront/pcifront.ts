@@ -12,8 +12,11 @@
 import {
   PCI_ERS_RESULT,
   SH_INFO_MAX_VEC,
+  XEN_MSIX_ENTRY_OFFSET,
+  XEN_MSIX_ENTRY_SIZE,
   XEN_PCI_FLAG_MASK,
   XEN_PCI_OP,
+  XEN_PCI_OP_OFFSET,
   XEN_PCI_OP_SIZE,
   XEN_PCI_ERR,
   XEN_PCI_SHAREDINFO_FLAGS_WORD,
@@ -22,7 +25,6 @@ import {
   decodePciOp,
   encodePciOp,
   isPciErsResult,
-  snapshotPciOp,
   snapshotPcieAerOp,
   type PciOp,
   type PciOpInit,
@@ -187,6 +189,11 @@ export interface PcifrontOptions {
   aerHandler?: AerHandler;
   /** Longest single block in `waitForEvent` while an op is pending (default 50 ms). */
   pollSliceMs?: number;
+  /**
+   * Loads of the `flags` word before the first `waitForEvent` of an op (default
+   * {@link DEFAULT_OP_SPIN_ITERATIONS}; 0 goes straight to the event wait).
+   */
+  opSpinIterations?: number;
   logger?: Logger;
 }
 
@@ -212,7 +219,20 @@ export interface PcifrontStats {
 /** At most this many AER requests are served per call, so a backend cannot hold us. */
 const MAX_AER_ROUNDS = 16;
 
+/**
+ * Default {@link PcifrontOptions.opSpinIterations}: how many times the frontend reloads
+ * its own `flags` word, waiting for the backend to clear `XEN_PCIF_active`, before it
+ * falls back to the event channel. A backend that is polling for the next op (pciback's
+ * channel polls 20 us before its EOI) answers in a few us, well inside this bound (about
+ * 20-40 us on this project's 2-core machines); sleeping in the event wait instead costs
+ * a futex wake-up per op. The spin is bounded and only runs while an op is in flight.
+ */
+export const DEFAULT_OP_SPIN_ITERATIONS = 4000;
+
 const OP_PAGE_OFFSET = XEN_PCI_SHAREDINFO_OFFSET.op;
+const LE = true;
+const ENTRIES_OFFSET = XEN_PCI_OP_OFFSET.msix_entries;
+const NO_OPTIONS: DoPciOpOptions = Object.freeze({});
 const AER_PAGE_OFFSET = XEN_PCI_SHAREDINFO_OFFSET.aer_op;
 const FLAGS = XEN_PCI_SHAREDINFO_FLAGS_WORD;
 
@@ -222,6 +242,21 @@ function defaultClock(): number {
 
 function allOnes(size: number): number {
   return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
+}
+
+/** The same RangeError `encodePciOp` throws, for the fast paths that skip it. */
+function checkU32(value: number, field: string): number {
+  if (value >>> 0 !== value) {
+    throw new RangeError(`Cannot encode ${field} ${value}: it must be a u32 (0-0xffffffff)`);
+  }
+  return value;
+}
+
+function checkS32(value: number, field: string): number {
+  if ((value | 0) !== value) {
+    throw new RangeError(`Cannot encode ${field} ${value}: it must be an s32`);
+  }
+  return value;
 }
 
 function isConfigOpSize(size: number): size is ConfigOpSize {
@@ -266,6 +301,22 @@ export class Pcifront {
   #bytes: Uint8Array;
   #words: Int32Array;
   #opView: DataView;
+  /** The op in the shared page (548 bytes at offset 4), for the whole-op copies. */
+  #pageOp: Uint8Array;
+  /**
+   * Private image of the next request (Linux builds `struct xen_pci_op` on its stack and
+   * copies it whole). Scalar ops rewrite only the nine scalar fields; the MSI-X entries
+   * stay zero except the first {@link #requestEntryBytes} bytes.
+   */
+  #request = new Uint8Array(XEN_PCI_OP_SIZE);
+  #requestView = new DataView(this.#request.buffer);
+  /** Bytes of `msix_entries` in {@link #request} that may be non-zero. */
+  #requestEntryBytes = 0;
+  /** Private copy of the answer: the whole op, copied back once per op. */
+  #answer = new Uint8Array(XEN_PCI_OP_SIZE);
+  #answerView = new DataView(this.#answer.buffer);
+  #latencyMs = 0;
+  #spin: number;
   #clock: () => number;
   #aerHandler: AerHandler | undefined;
   #pollSliceMs: number;
@@ -289,6 +340,8 @@ export class Pcifront {
       this.#bytes.byteOffset + OP_PAGE_OFFSET,
       XEN_PCI_OP_SIZE,
     );
+    this.#pageOp = this.#bytes.subarray(OP_PAGE_OFFSET, OP_PAGE_OFFSET + XEN_PCI_OP_SIZE);
+    this.#spin = options.opSpinIterations ?? DEFAULT_OP_SPIN_ITERATIONS;
     this.grantRef = page.ref;
     this.eventPort = page.port;
     this.backendDomid = options.backendDomid;
@@ -304,7 +357,8 @@ export class Pcifront {
    * `XEN_PCIB_AERHANDLER`, grants the page to the backend and allocates an unbound port
    * for it. Publishing `grantRef`/`eventPort` (and `magic`) is the control plane's job.
    *
-   * @throws {RangeError} for a non-positive timeout or poll slice.
+   * @throws {RangeError} for a non-positive timeout or poll slice, or a spin count that
+   *   is not a non-negative integer.
    */
   static create(hv: GuestHypercalls, options: PcifrontOptions): Pcifront {
     const timeout = options.opTimeoutMs ?? 2000;
@@ -314,6 +368,12 @@ export class Pcifront {
     if (options.pollSliceMs !== undefined && !(options.pollSliceMs > 0)) {
       throw new RangeError(
         `Cannot use poll slice "${options.pollSliceMs}" ms: it must be positive`,
+      );
+    }
+    const spin = options.opSpinIterations;
+    if (spin !== undefined && !(Number.isInteger(spin) && spin >= 0)) {
+      throw new RangeError(
+        `Cannot use op spin "${spin}" iterations: it must be a non-negative integer`,
       );
     }
     const index = hv.allocPage();
@@ -349,6 +409,24 @@ export class Pcifront {
    * @throws {RangeError} when a field of `op` does not fit its C type.
    */
   doPciOp(op: PciOpInit, options: DoPciOpOptions = {}): PciOpReply {
+    this.#checkIdle();
+    // Encode privately first: `encodePciOp` checks every field before it writes, so a bad
+    // argument throws before the request image or the page is touched, and the timeout
+    // path can answer with the request without reading the page again.
+    encodePciOp(this.#requestView, 0, op);
+    // It wrote all 128 entries: the given ones, then zeros.
+    this.#requestEntryBytes = (op.msixEntries?.length ?? 0) * XEN_MSIX_ENTRY_SIZE;
+    const timedOut = this.#run(options);
+    const reply: PciOpReply = {
+      ...decodePciOp(this.#answerView, 0),
+      timedOut,
+      latencyMs: this.#latencyMs,
+    };
+    this.#serviceAerIfPosted();
+    return reply;
+  }
+
+  #checkIdle(): void {
     if (this.#closed) {
       throw new PcibackError('PCIFRONT_CLOSED', 'Cannot issue a PCI op: the frontend is closed');
     }
@@ -358,34 +436,127 @@ export class Pcifront {
         'Cannot issue a PCI op: another op is in flight on this frontend (one at a time)',
       );
     }
-    // Encode privately first: a bad argument throws before the page is touched, and the
-    // timeout path can answer with the request without reading the page again.
-    const request = new Uint8Array(XEN_PCI_OP_SIZE);
-    encodePciOp(new DataView(request.buffer), 0, op);
-    this.#busy = true;
-    let reply: PciOpReply;
-    try {
-      reply = this.#exchange(request, options);
-    } finally {
-      this.#busy = false;
+  }
+
+  /**
+   * The fast path of the config and MSI ops: writes only the scalar fields (and, for
+   * enable_msix, the first entries) into the request image, whose other MSI-X entries are
+   * zero as in Linux's `struct xen_pci_op op = {...}`, then posts the whole image. The answer is left in {@link #answer}: read it before
+   * {@link #serviceAerIfPosted}, whose handler may issue ops of its own.
+   *
+   * @returns true when the op timed out (the answer is then the request with err -1).
+   */
+  #postScalar(
+    cmd: number,
+    address: GuestFunctionAddress,
+    fields: { offset?: number; size?: number; value?: number; info?: number } = {},
+    msixTableEntries: readonly number[] = [],
+  ): boolean {
+    this.#checkIdle();
+    // Check before the first write, as `encodePciOp` does.
+    const domain = checkU32(address.domain, 'domain');
+    const bus = checkU32(address.bus, 'bus');
+    const devfn = checkU32(address.devfn, 'devfn');
+    const offset = checkS32(fields.offset ?? 0, 'offset');
+    const size = checkS32(fields.size ?? 0, 'size');
+    const value = checkU32(fields.value ?? 0, 'value');
+    const info = checkU32(fields.info ?? 0, 'info');
+    this.#writeScalars(cmd, domain, bus, devfn, offset, size, value, info);
+    const entryBytes = msixTableEntries.length * XEN_MSIX_ENTRY_SIZE;
+    if (this.#requestEntryBytes > entryBytes) {
+      this.#request.fill(0, ENTRIES_OFFSET + entryBytes, ENTRIES_OFFSET + this.#requestEntryBytes);
     }
+    // enable_msix (callers check the count and that each index is a u16): each entry's
+    // table index, and 0xffff in `vector` as Linux's pci_frontend_enable_msix sends.
+    let at = ENTRIES_OFFSET;
+    for (const entry of msixTableEntries) {
+      this.#requestView.setUint16(at + XEN_MSIX_ENTRY_OFFSET.vector, 0xffff, LE);
+      this.#requestView.setUint16(at + XEN_MSIX_ENTRY_OFFSET.entry, entry, LE);
+      at += XEN_MSIX_ENTRY_SIZE;
+    }
+    this.#requestEntryBytes = entryBytes;
+    return this.#run(NO_OPTIONS);
+  }
+
+  #writeScalars(
+    cmd: number,
+    domain: number,
+    bus: number,
+    devfn: number,
+    offset: number,
+    size: number,
+    value: number,
+    info: number,
+  ): void {
+    const v = this.#requestView;
+    const o = XEN_PCI_OP_OFFSET;
+    v.setUint32(o.cmd, cmd, LE);
+    v.setInt32(o.err, 0, LE);
+    v.setUint32(o.domain, domain, LE);
+    v.setUint32(o.bus, bus, LE);
+    v.setUint32(o.devfn, devfn, LE);
+    v.setInt32(o.offset, offset, LE);
+    v.setInt32(o.size, size, LE);
+    v.setUint32(o.value, value, LE);
+    v.setUint32(o.info, info, LE);
+  }
+
+  /** `op.err` of the last answer (s32). */
+  #answerErr(): number {
+    return this.#answerView.getInt32(XEN_PCI_OP_OFFSET.err, LE);
+  }
+
+  /** `op.value` of the last answer (u32). */
+  #answerValue(): number {
+    return this.#answerView.getUint32(XEN_PCI_OP_OFFSET.value, LE);
+  }
+
+  /** After an op: serve an AER request the shared event channel may have hidden. */
+  #serviceAerIfPosted(): void {
     if ((Atomics.load(this.#words, FLAGS) & XEN_PCI_FLAG_MASK.PCIB_active) !== 0) {
       this.serviceAer();
     }
-    return reply;
   }
 
-  #exchange(request: Uint8Array, options: DoPciOpOptions): PciOpReply {
+  /**
+   * Posts {@link #request} and waits for the answer, which it copies into
+   * {@link #answer}; on a timeout {@link #answer} is the request with `err = -1`.
+   *
+   * @returns true when the op timed out.
+   */
+  #run(options: DoPciOpOptions): boolean {
+    this.#busy = true;
+    try {
+      return this.#exchange(options);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #exchange(options: DoPciOpOptions): boolean {
     const words = this.#words;
     const active = XEN_PCI_FLAG_MASK.PCIF_active;
+    const port = this.eventPort;
     this.#stats.ops += 1;
-    this.#bytes.set(request, OP_PAGE_OFFSET);
+    // The whole op, as one byte copy of the pre-encoded image (spec §1.3).
+    this.#pageOp.set(this.#request);
     // Atomics.or is a full barrier: the op is visible before the bit.
     Atomics.or(words, FLAGS, active);
-    if (this.#hv.notify(this.eventPort) !== 0) this.#stats.failedNotifies += 1;
+    if (this.#hv.notify(port) !== 0) this.#stats.failedNotifies += 1;
     const start = this.#clock();
     const deadline = start + this.opTimeoutMs;
+    // As Linux's do_pci_op (`xen_clear_irq_pending` before its loop): a notification
+    // left over from an earlier answer must not end the first wait. The loop below
+    // re-tests the flag, and an AER request it may hide is served after the op.
+    this.#hv.clearPending(port);
     const whilePending = options.whilePending;
+    if (whilePending === undefined) {
+      // Spin on our own flags word first: a polling backend clears the bit a few us
+      // after the notify, sooner than a sleeping waiter could be woken (DESIGN.md §5).
+      for (let i = this.#spin; i > 0; i--) {
+        if ((Atomics.load(words, FLAGS) & active) === 0) break;
+      }
+    }
     let iteration = 0;
     while ((Atomics.load(words, FLAGS) & active) !== 0) {
       const now = this.#clock();
@@ -393,25 +564,25 @@ export class Pcifront {
         // "pciback not responding!!!": take the bit back so the next op starts clean.
         Atomics.and(words, FLAGS, ~active);
         this.#stats.timeouts += 1;
-        this.#log.warn(
-          { port: this.eventPort, timeoutMs: this.opTimeoutMs },
-          'pciback not responding',
-        );
-        const sent = decodePciOp(new DataView(request.buffer), 0);
-        return { ...sent, err: XEN_PCI_ERR.dev_not_found, timedOut: true, latencyMs: now - start };
+        this.#log.warn({ port, timeoutMs: this.opTimeoutMs }, 'pciback not responding');
+        this.#answer.set(this.#request);
+        this.#answerView.setInt32(XEN_PCI_OP_OFFSET.err, XEN_PCI_ERR.dev_not_found, LE);
+        this.#latencyMs = now - start;
+        return true;
       }
       if (whilePending !== undefined) {
         whilePending(this.#opView, iteration++);
       } else {
         // Short slices: an event may be consumed by something else (an AER request on
         // the same port), so the flag is re-checked at least every slice.
-        this.#hv.waitForEvent(this.eventPort, Math.min(deadline - now, this.#pollSliceMs));
+        this.#hv.waitForEvent(port, Math.min(deadline - now, this.#pollSliceMs));
       }
     }
-    const latencyMs = this.#clock() - start;
-    // One copy of the whole op (the backend might still scribble on the page).
-    const answer = snapshotPciOp(this.#bytes, OP_PAGE_OFFSET);
-    return { ...answer, timedOut: false, latencyMs };
+    this.#latencyMs = this.#clock() - start;
+    // One copy of the whole op back (the backend might still scribble on the page);
+    // everything the caller sees is decoded from this private copy.
+    this.#answer.set(this.#pageOp);
+    return false;
   }
 
   /**
@@ -502,16 +673,11 @@ export class Pcifront {
         timedOut: false,
       };
     }
-    const reply = this.doPciOp({
-      cmd: XEN_PCI_OP.conf_read,
-      domain: address.domain,
-      bus: address.bus,
-      devfn: address.devfn,
-      offset: byteOffset,
-      size,
-    });
-    let err = reply.err;
-    let value = reply.value;
+    const timedOut = this.#postScalar(XEN_PCI_OP.conf_read, address, { offset: byteOffset, size });
+    const replyErr = this.#answerErr();
+    let err = replyErr;
+    let value = this.#answerValue();
+    this.#serviceAerIfPosted();
     if (err === ENODEV) {
       // "No device here, pretend that it just returned 0".
       err = 0;
@@ -519,12 +685,12 @@ export class Pcifront {
     }
     const pcibios = xenErrToPcibios(err);
     if (pcibios !== PCIBIOS.SUCCESSFUL) {
-      return { value: allOnes(size), pcibios, err: reply.err, timedOut: reply.timedOut };
+      return { value: allOnes(size), pcibios, err: replyErr, timedOut };
     }
     // Linux's typed accessors truncate (`*value = (u8)data`): extra bits from a buggy or
     // hostile backend never reach the caller.
     const masked = size === 4 ? value >>> 0 : value & allOnes(size);
-    return { value: masked, pcibios, err: reply.err, timedOut: false };
+    return { value: masked, pcibios, err: replyErr, timedOut: false };
   }
 
   /** `pcifront_bus_write` (spec §9): only the low `size` bytes of `value` are sent. */
@@ -541,16 +707,14 @@ export class Pcifront {
         timedOut: false,
       };
     }
-    const reply = this.doPciOp({
-      cmd: XEN_PCI_OP.conf_write,
-      domain: address.domain,
-      bus: address.bus,
-      devfn: address.devfn,
+    const timedOut = this.#postScalar(XEN_PCI_OP.conf_write, address, {
       offset: byteOffset,
       size,
       value: size === 4 ? value >>> 0 : value & allOnes(size),
     });
-    return { pcibios: xenErrToPcibios(reply.err), err: reply.err, timedOut: reply.timedOut };
+    const err = this.#answerErr();
+    this.#serviceAerIfPosted();
+    return { pcibios: xenErrToPcibios(err), err, timedOut };
   }
 
   /**
@@ -558,14 +722,14 @@ export class Pcifront {
    * pirq in `value`; anything else is -EINVAL.
    */
   enableMsi(address: GuestFunctionAddress): MsiEnableReply {
-    const reply = this.doPciOp({ cmd: XEN_PCI_OP.enable_msi, ...pick(address) });
-    return msiEnableResult(reply, 'enable_msi');
+    this.#postScalar(XEN_PCI_OP.enable_msi, address);
+    return this.#msiEnableResult('enable_msi');
   }
 
   /** `pci_frontend_disable_msi` (spec §9): cmd 3; -1 is logged as "no response". */
   disableMsi(address: GuestFunctionAddress): MsiDisableReply {
-    const reply = this.doPciOp({ cmd: XEN_PCI_OP.disable_msi, ...pick(address) });
-    return this.#disableResult(reply, 'disable_msi');
+    this.#postScalar(XEN_PCI_OP.disable_msi, address);
+    return this.#disableResult('disable_msi');
   }
 
   /**
@@ -583,35 +747,37 @@ export class Pcifront {
     if (bad !== undefined) {
       return { ok: false, errno: EINVAL, err: undefined, reason: `entry ${bad} is not a u16` };
     }
-    const reply = this.doPciOp({
-      cmd: XEN_PCI_OP.enable_msix,
-      ...pick(address),
-      value: nvec,
-      msixEntries: entries.map((entry) => ({ entry, vector: 0xffff })),
-    });
-    if (reply.err !== 0) {
-      this.#log.warn({ err: reply.err }, 'enable msix get err');
-      return { ok: false, errno: reply.err, err: reply.err, reason: `backend err ${reply.err}` };
+    this.#postScalar(XEN_PCI_OP.enable_msix, address, { value: nvec }, entries);
+    // Decode only what the hook needs, before AER service may reuse the answer buffer.
+    const err = this.#answerErr();
+    const value = this.#answerValue();
+    const pirqs: number[] = [];
+    if (err === 0 && value === 0) {
+      let at = ENTRIES_OFFSET + XEN_MSIX_ENTRY_OFFSET.vector;
+      for (let i = 0; i < nvec; i++, at += XEN_MSIX_ENTRY_SIZE) {
+        pirqs.push(this.#answerView.getUint16(at, LE));
+      }
     }
-    if (reply.value !== 0) {
-      const errno = reply.value | 0;
+    this.#serviceAerIfPosted();
+    if (err !== 0) {
+      this.#log.warn({ err }, 'enable msix get err');
+      return { ok: false, errno: err, err, reason: `backend err ${err}` };
+    }
+    if (value !== 0) {
+      const errno = value | 0;
       return { ok: false, errno, err: 0, reason: `backend value ${errno}` };
     }
-    const pirqs: number[] = [];
-    for (let i = 0; i < nvec; i++) {
-      const vector = reply.msixEntries[i]?.vector ?? 0;
-      if (vector === 0) {
-        return { ok: false, errno: EINVAL, err: 0, reason: `vector ${i} came back 0` };
-      }
-      pirqs.push(vector);
+    const zero = pirqs.indexOf(0);
+    if (zero >= 0) {
+      return { ok: false, errno: EINVAL, err: 0, reason: `vector ${zero} came back 0` };
     }
     return { ok: true, pirqs, err: 0 };
   }
 
   /** `pci_frontend_disable_msix` (spec §9): cmd 5; errors logged. */
   disableMsix(address: GuestFunctionAddress): MsiDisableReply {
-    const reply = this.doPciOp({ cmd: XEN_PCI_OP.disable_msix, ...pick(address) });
-    return this.#disableResult(reply, 'disable_msix');
+    this.#postScalar(XEN_PCI_OP.disable_msix, address);
+    return this.#disableResult('disable_msix');
   }
 
   /**
@@ -630,22 +796,35 @@ export class Pcifront {
         reason: `nvec ${nvec} is not a power of two in 1..32`,
       };
     }
-    const reply = this.doPciOp({
-      cmd: XEN_PCI_OP.enable_multi_msi,
-      ...pick(address),
-      value: 0,
-      info: nvec,
-    });
-    return msiEnableResult(reply, 'enable_multi_msi');
+    this.#postScalar(XEN_PCI_OP.enable_multi_msi, address, { value: 0, info: nvec });
+    return this.#msiEnableResult('enable_multi_msi');
   }
 
-  #disableResult(reply: PciOpReply, what: string): MsiDisableReply {
-    if (reply.err === XEN_PCI_ERR.dev_not_found) {
+  /** Reads the answer of a disable op, then serves AER (see {@link #postScalar}). */
+  #disableResult(what: string): MsiDisableReply {
+    const err = this.#answerErr();
+    const value = this.#answerValue();
+    this.#serviceAerIfPosted();
+    if (err === XEN_PCI_ERR.dev_not_found) {
       this.#log.warn({ op: what }, 'no response from pciback');
-    } else if (reply.err !== 0) {
-      this.#log.warn({ op: what, err: reply.err }, 'error from pciback');
+    } else if (err !== 0) {
+      this.#log.warn({ op: what, err }, 'error from pciback');
     }
-    return { ok: reply.err === 0, err: reply.err, value: reply.value };
+    return { ok: err === 0, err, value };
+  }
+
+  /** Reads the answer of an MSI enable op, then serves AER (see {@link #postScalar}). */
+  #msiEnableResult(what: string): MsiEnableReply {
+    const err = this.#answerErr();
+    const value = this.#answerValue();
+    this.#serviceAerIfPosted();
+    if (err !== 0) {
+      return { ok: false, errno: EINVAL, err, reason: `${what}: backend err ${err}` };
+    }
+    if (value === 0) {
+      return { ok: false, errno: EINVAL, err: 0, reason: `${what}: backend returned pirq 0` };
+    }
+    return { ok: true, pirq: value, err: 0 };
   }
 
   /**
@@ -662,23 +841,4 @@ export class Pcifront {
     this.#hv.freePage(this.#pageIndex);
     return true;
   }
-}
-
-function pick(address: GuestFunctionAddress): { domain: number; bus: number; devfn: number } {
-  return { domain: address.domain, bus: address.bus, devfn: address.devfn };
-}
-
-function msiEnableResult(reply: PciOpReply, what: string): MsiEnableReply {
-  if (reply.err !== 0) {
-    return {
-      ok: false,
-      errno: EINVAL,
-      err: reply.err,
-      reason: `${what}: backend err ${reply.err}`,
-    };
-  }
-  if (reply.value === 0) {
-    return { ok: false, errno: EINVAL, err: 0, reason: `${what}: backend returned pirq 0` };
-  }
-  return { ok: true, pirq: reply.value, err: 0 };
 }

@@ -51,7 +51,12 @@ test(
     // Threshold 1: in a run of spurious EOIs every second one is deferred by one jiffy and
     // the deferred EOI resets the count (P1), so at most floor(spurious/2) jiffies; the
     // worker's non-spurious EOIs (the probes) also reset it, which only lowers the count.
-    assert.ok(events.jiffiesEoiDelayed > 0, `some EOIs were deferred: ${detail}`);
+    // S spurious and W non-spurious EOIs with S > W + 1 (the +1 for the connect-time
+    // delivery) must put two spurious EOIs in a row somewhere, and the second of those is
+    // deferred. (How the flood interleaves with the probes is up to the scheduler.)
+    if (events.spuriousEvents > channel.workerRuns + 1) {
+      assert.ok(events.jiffiesEoiDelayed > 0, `some EOIs were deferred: ${detail}`);
+    }
     assert.ok(
       events.jiffiesEoiDelayed <= Math.floor(events.spuriousEvents / 2),
       `jiffies_eoi_delayed <= floor(spurious_events / 2): ${detail}`,

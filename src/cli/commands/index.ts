@@ -8,6 +8,7 @@ import { registerGuestViewCommand } from './guest-view.js';
 import { registerDemoCommand } from './demo.js';
 import { registerSimCommand } from './sim.js';
 import { registerPciSpecCommand } from './pci-spec.js';
+import { registerXenstoredCommand } from './xenstored.js';
 
 /** Adds one command (with its options and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -20,4 +21,5 @@ export const commands: readonly RegisterCommand[] = [
   registerAbiCommand,
   registerHideCheckCommand,
   registerPciSpecCommand,
+  registerXenstoredCommand,
 ];

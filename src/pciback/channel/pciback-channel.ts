@@ -120,8 +120,10 @@ export interface PcibackChannelStats {
   readonly spuriousKicks: number;
   /** Events delivered while an EOI was still pending. */
   readonly irqWhileEoiPending: number;
-  /** Worker invocations (a run that yielded after its op budget counts again). */
+  /** Worker runs started by an event (each ends with one non-spurious EOI). */
   readonly workerRuns: number;
+  /** Times a run yielded after its op budget and continued later (same run). */
+  readonly budgetYields: number;
   /** AER requests posted, and those the frontend did not answer in time. */
   readonly aerRequests: number;
   readonly aerTimeouts: number;
@@ -200,6 +202,8 @@ export class PcibackChannel<D extends TopologyDevice = PcibackDevice> {
   #eoiPending = false;
   /** A worker job is in the scheduler's queue. */
   #workerQueued = false;
+  /** The queued worker continues a run that yielded its op budget (no event behind it). */
+  #continuing = false;
   /** The worker is on the stack (disconnect from inside it must not re-enter). */
   #inWorker = false;
   /** Re-checks the AER wait condition; set while an AER request waits. */
@@ -212,6 +216,7 @@ export class PcibackChannel<D extends TopologyDevice = PcibackDevice> {
   #spuriousKicks = 0;
   #irqWhileEoiPending = 0;
   #workerRuns = 0;
+  #budgetYields = 0;
   #aerRequests = 0;
   #aerTimeouts = 0;
 
@@ -293,6 +298,7 @@ export class PcibackChannel<D extends TopologyDevice = PcibackDevice> {
       spuriousKicks: this.#spuriousKicks,
       irqWhileEoiPending: this.#irqWhileEoiPending,
       workerRuns: this.#workerRuns,
+      budgetYields: this.#budgetYields,
       aerRequests: this.#aerRequests,
       aerTimeouts: this.#aerTimeouts,
     };
@@ -362,7 +368,10 @@ export class PcibackChannel<D extends TopologyDevice = PcibackDevice> {
     this.#workerQueued = false;
     // Disconnect took over (and answered a claimed op if it could).
     if (this.#state !== 'connected' || !this.#opActive) return;
-    this.#workerRuns++;
+    // A continuation after a budget yield is the same run (same event, EOI still pending).
+    if (this.#continuing) this.#budgetYields++;
+    else this.#workerRuns++;
+    this.#continuing = false;
     this.#inWorker = true;
     try {
       let budget = this.#maxOpsPerRun;
@@ -374,6 +383,7 @@ export class PcibackChannel<D extends TopologyDevice = PcibackDevice> {
         if (--budget === 0) {
           // Yield with the op claimed and the EOI still pending: the channel stays
           // masked and no second worker can start.
+          this.#continuing = true;
           this.#queueWorker();
           return;
         }
