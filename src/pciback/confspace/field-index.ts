@@ -26,18 +26,7 @@ const EMPTY: readonly FieldEntry[] = Object.freeze([]);
  */
 export interface ReadPlan {
   readonly entries: readonly FieldEntry[];
-  /**
-   * Per entry (same order), where its value lands in the request: the bits it replaces
-   * (already shifted) and the shift in bits (negative: right). Precomputed so a read does
-   * not rederive them (`merge_value` of conf_space.c).
-   */
-  readonly masks: readonly number[];
-  readonly shifts: readonly number[];
   readonly readHardware: boolean;
-}
-
-function fieldMask(sizeBytes: number): number {
-  return sizeBytes === 4 ? 0xffffffff : sizeBytes === 2 ? 0xffff : 0xff;
 }
 
 /** Memo slots for every (offset, size): a dense array, not a sparse (dictionary) one. */
@@ -216,16 +205,8 @@ export class FieldIndex {
     if (plan === undefined) {
       const all = this.intersecting(byteOffset, sizeBytes);
       const entries = all.filter((e) => !isSkippableRaw(e, all));
-      const shifts = entries.map((e) => (e.byteOffset - byteOffset) * 8);
-      const masks = entries.map((e, i) => {
-        const shift = shifts[i] ?? 0;
-        const mask = fieldMask(e.field.sizeBytes);
-        return (shift >= 0 ? mask << shift : mask >>> -shift) >>> 0;
-      });
       plan = Object.freeze({
         entries: Object.freeze(entries),
-        masks: Object.freeze(masks),
-        shifts: Object.freeze(shifts),
         readHardware:
           byteOffset < 0 ||
           byteOffset + sizeBytes > INDEXED_BYTES ||

@@ -274,17 +274,14 @@ export class VirtualConfigSpace {
       value = hw.value;
       err = hw.err;
     }
-    const { masks, shifts } = plan;
     for (let i = 0; i < entries.length; i++) {
-      const result = this.#readEntry(entries[i] as FieldEntry);
+      const entry = entries[i] as FieldEntry;
+      const fieldMask = sizeMask(entry.field.sizeBytes);
+      const result = this.#readEntry(entry);
       // The hardware result is overwritten by every field read, as in C.
       err = result.err;
       if (err !== 0) break;
-      // merge_value with the plan's precomputed shift and mask.
-      const shift = shifts[i] as number;
-      const bits = shift >= 0 ? result.value << shift : result.value >>> -shift;
-      const mask = masks[i] as number;
-      value = (value & ~mask) | (bits & mask);
+      value = mergeValue(value, result.value & fieldMask, fieldMask, entry.byteOffset - byteOffset);
     }
     // Field bytes past the end of the request are discarded (spec §5.2, §1.4: the value
     // is the access size zero-extended). C's u32 merge keeps them (a byte read at 0x00
