@@ -36,3 +36,20 @@ export {
   type PciSpecKey,
   type RdmPolicy,
 } from './pci-spec.js';
+export {
+  PCI_BACKEND_INDEXED_KEYS,
+  PCI_BACKEND_WAIT_MS,
+  attachPci,
+  detachPci,
+  formatPciList,
+  libxlPciPath,
+  listPci,
+  pciBackendPath,
+  pciFrontendPath,
+  waitForBackendState,
+  type AttachPciOptions,
+  type AttachPciResult,
+  type DetachPciOptions,
+  type DetachPciResult,
+  type PciListRow,
+} from './attach.js';
