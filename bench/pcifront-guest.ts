@@ -10,7 +10,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { domId } from '../src/platform/types.js';
 import { SimGuestHypercalls } from '../src/platform/sim/xen/guest-hypercalls.js';
 import { isSimGuestInit } from '../src/platform/sim/xen/guest-init.js';
-import { PCIBIOS, Pcifront } from '../src/pcifront/pcifront.js';
+import { PCIBIOS } from '../src/abi/pcibios.js';
+import { Pcifront } from '../src/pcifront/pcifront.js';
 import { enumerate, type GuestPciRoot } from '../src/pcifront/enumerate.js';
 import type { BenchGuestData, BenchGuestMessage, BenchHostMessage } from './guest-protocol.js';
 

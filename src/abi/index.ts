@@ -132,3 +132,4 @@ export {
   type AbiReportSection,
   type AbiReportValue,
 } from './report.js';
+export { PCIBIOS, pcibiosToXenErr, xenErrToPcibios } from './pcibios.js';

@@ -41,7 +41,8 @@ import {
   walkExtendedCapabilities,
   type ConfigReader,
 } from '../pci/capabilities.js';
-import { PCIBIOS, type GuestFunctionAddress, type Pcifront } from './pcifront.js';
+import { PCIBIOS } from '../abi/pcibios.js';
+import type { GuestFunctionAddress, Pcifront } from './pcifront.js';
 
 /** A root bus the backend published (`root-N` = `DDDD:BB`). */
 export interface GuestPciRoot {

@@ -3,12 +3,11 @@
  * pcifront: the guest side of the PV PCI protocol (spec §9) and the built-in guest
  * programs the simulator runs in guest workers.
  */
+export { PCIBIOS, xenErrToPcibios } from '../abi/pcibios.js';
 export {
   EINVAL,
   ENODEV,
-  PCIBIOS,
   Pcifront,
-  xenErrToPcibios,
   type AerHandler,
   type AerRequest,
   type AerRequestKind,

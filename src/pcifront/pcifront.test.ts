@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { PCI_ERS_RESULT, XEN_PCI_FLAG_MASK, XEN_PCI_OP, XEN_PCI_OP_OFFSET } from '../abi/pciif.js';
 import { isPcibackError } from '../errors.js';
 import { DOM0 } from '../platform/types.js';
-import { PCIBIOS, Pcifront, xenErrToPcibios, type AerHandler } from './pcifront.js';
+import { PCIBIOS, xenErrToPcibios } from '../abi/pcibios.js';
+import { Pcifront, type AerHandler } from './pcifront.js';
 import { FakeGuestHypercalls, FakePciBackend, type FakeFunction } from './test-backend.js';
 
 /** A 256-byte function whose dword at 0 is 0x10fb8086 and whose command has MEM. */

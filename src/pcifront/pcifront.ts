@@ -9,6 +9,7 @@
  * while the backend works on another thread. Because the backend may be dead or
  * hostile, every wait is bounded by `opTimeoutMs` and every value read back is checked.
  */
+import { PCIBIOS, xenErrToPcibios } from '../abi/pcibios.js';
 import {
   PCI_ERS_RESULT,
   SH_INFO_MAX_VEC,
@@ -44,44 +45,6 @@ import {
 export const EINVAL = -22;
 /** `ENODEV`: a config read answered with it reads as 0 (spec §9). */
 export const ENODEV = -19;
-
-/**
- * `PCIBIOS_*` (`include/linux/pci.h`): what the guest's PCI core gets from the config
- * accessors. Declared here, not imported from `pciback/`, because the frontend must not
- * depend on the backend (STYLE.md dependency direction).
- */
-export const PCIBIOS = {
-  SUCCESSFUL: 0x00,
-  FUNC_NOT_SUPPORTED: 0x81,
-  BAD_VENDOR_ID: 0x83,
-  DEVICE_NOT_FOUND: 0x86,
-  BAD_REGISTER_NUMBER: 0x87,
-  SET_FAILED: 0x88,
-  BUFFER_TOO_SMALL: 0x89,
-} as const;
-
-/**
- * pcifront's `errno_to_pcibios_err` (spec §9): 0 -> SUCCESSFUL, -1 -> DEVICE_NOT_FOUND,
- * -2 and -5 -> BAD_REGISTER_NUMBER, -4 -> FUNC_NOT_SUPPORTED, -3 -> SET_FAILED; any other
- * value is returned unchanged (a raw negative errno reaches the PCI core as is).
- */
-export function xenErrToPcibios(err: number): number {
-  switch (err) {
-    case XEN_PCI_ERR.success:
-      return PCIBIOS.SUCCESSFUL;
-    case XEN_PCI_ERR.dev_not_found:
-      return PCIBIOS.DEVICE_NOT_FOUND;
-    case XEN_PCI_ERR.invalid_offset:
-    case XEN_PCI_ERR.op_failed:
-      return PCIBIOS.BAD_REGISTER_NUMBER;
-    case XEN_PCI_ERR.not_implemented:
-      return PCIBIOS.FUNC_NOT_SUPPORTED;
-    case XEN_PCI_ERR.access_denied:
-      return PCIBIOS.SET_FAILED;
-    default:
-      return err;
-  }
-}
 
 /** A function as the guest addresses it in ops (`PciAddress` satisfies it). */
 export interface GuestFunctionAddress {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryHostDevice } from '../../../test/support/memory-host-device.js';
 import { isValidRequest, mergeValue, rawRead, rawWrite, sizeMask } from './access.js';
-import { PCIBIOS } from './pcibios.js';
+import { PCIBIOS } from '../../abi/pcibios.js';
 
 test('isValidRequest() accepts sizes 1/2/4 at offsets aligned with C remainder semantics', () => {
   assert.ok(isValidRequest(0, 4));

@@ -5,7 +5,7 @@
  * through the PCI core's alignment rule before reaching the platform.
  */
 import type { ConfigAccessSize, ConfigReadResult, HostPciDevice } from '../../platform/types.js';
-import { PCIBIOS } from './pcibios.js';
+import { PCIBIOS } from '../../abi/pcibios.js';
 
 /**
  * `valid_request`: size 1, 2 or 4 and `byteOffset % sizeBytes == 0` with C remainder

@@ -31,7 +31,7 @@ import { rawRead, rawWrite } from './access.js';
 import { DENIED_WRITE_REASON } from './audit.js';
 import type { ConfigField } from './field.js';
 import { INTERRUPT_TYPE, interruptType } from './interrupt-type.js';
-import { PCIBIOS } from './pcibios.js';
+import { PCIBIOS } from '../../abi/pcibios.js';
 
 /**
  * PMCSR bits the guest may change: PME_Status (RW1C) and Data_Select. PME_Enable is

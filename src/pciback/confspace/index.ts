@@ -32,5 +32,5 @@ export {
   type QuirkFieldSpec,
   type QuirkSpec,
 } from './quirks.js';
-export { PCIBIOS, pcibiosToXenErr } from './pcibios.js';
+export { PCIBIOS, pcibiosToXenErr } from '../../abi/pcibios.js';
 export { PM_OK_BITS } from './capability-fields.js';

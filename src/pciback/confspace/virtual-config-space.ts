@@ -22,7 +22,7 @@ import { CAPABILITY_TABLES, CAPLIST_HEADER_FIELDS } from './capability-fields.js
 import type { ConfigField, ConfigFieldInfo, FieldContext, FieldEntry } from './field.js';
 import { FieldIndex } from './field-index.js';
 import { HEADER_0_FIELDS, HEADER_1_FIELDS, HEADER_COMMON_FIELDS } from './header-fields.js';
-import { pcibiosToXenErr } from './pcibios.js';
+import { pcibiosToXenErr } from '../../abi/pcibios.js';
 import { defaultDevicePolicy, type DevicePolicy, type GlobalConfigPolicy } from './policy.js';
 import { checkQuirkRegAndMask, checkQuirkSize, quirkField, type QuirkField } from './quirks.js';
 
