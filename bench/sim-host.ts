@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { PciAddress } from '../src/pci/address.js';
 import { buildCatalogDevice, type CatalogModel } from '../src/devices/catalog/index.js';
 import type { SimulatedFunction } from '../src/devices/simulated-function.js';
-import { SimHostPciDevice } from '../src/platform/sim/pci-core.js';
+import { SimHostPciDevice, firmwareIrq } from '../src/platform/sim/pci-core.js';
 import { SimHypervisor, type SimHypervisorOptions } from '../src/platform/sim/xen/hypervisor.js';
 import { SimInterrupts } from '../src/platform/sim/interrupts/sim-interrupts.js';
 import {
@@ -159,8 +159,7 @@ export class BenchHost {
 
   /** Seizes `hardware` at `address` (pciback's backend state; the platform's device). */
   seize(address: PciAddress, hardware: SimulatedFunction): PcibackDevice {
-    const line = hardware.configRead(0x3c, 1);
-    const host = new SimHostPciDevice(hardware, { address, irq: line === 0xff ? 0 : line });
+    const host = new SimHostPciDevice(hardware, { address, irq: firmwareIrq(hardware) });
     const msi = this.interrupts.attach(host);
     return PcibackDevice.create(
       { host, msi, irqLines: this.interrupts.irqs },

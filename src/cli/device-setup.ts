@@ -11,13 +11,12 @@ import { parseDumpFile, type DeviceDump } from '../pci/dump.js';
 import { functionFromDump } from '../devices/from-dump.js';
 import { buildCatalogDevice, isCatalogModel, CATALOG_MODELS } from '../devices/catalog/index.js';
 import type { SimulatedFunction } from '../devices/simulated-function.js';
-import { SimHostPciDevice } from '../platform/sim/pci-core.js';
+import { SimHostPciDevice, firmwareIrq } from '../platform/sim/pci-core.js';
 import {
   VirtualConfigSpace,
   parseQuirkFieldSpec,
   type QuirkFieldSpec,
 } from '../pciback/confspace/index.js';
-import { PCI_INTERRUPT_LINE_OFFSET } from '../abi/pci-regs.js';
 import { UserError } from './output.js';
 
 /** The policy flags every single-device command takes. */
@@ -166,9 +165,7 @@ export function seizeForGuest(
   address: PciAddress,
   flags: PolicyFlags = {},
 ): { host: SimHostPciDevice; space: VirtualConfigSpace } {
-  // The interrupt line firmware programmed stands for the Linux IRQ number.
-  const line = hardware.configRead(PCI_INTERRUPT_LINE_OFFSET, 1);
-  const host = new SimHostPciDevice(hardware, { address, irq: line === 0xff ? 0 : line });
+  const host = new SimHostPciDevice(hardware, { address, irq: firmwareIrq(hardware) });
   let space: VirtualConfigSpace;
   try {
     space = VirtualConfigSpace.create(host, {

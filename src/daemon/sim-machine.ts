@@ -14,7 +14,7 @@ import { parseDumpFile } from '../pci/dump.js';
 import { buildCatalogDevice, isCatalogModel } from '../devices/catalog/index.js';
 import { functionFromDump } from '../devices/from-dump.js';
 import type { SimulatedFunction } from '../devices/simulated-function.js';
-import { SimHostPciDevice } from '../platform/sim/pci-core.js';
+import { SimHostPciDevice, firmwareIrq } from '../platform/sim/pci-core.js';
 import { SimHypervisor } from '../platform/sim/xen/hypervisor.js';
 import { SimInterrupts } from '../platform/sim/interrupts/sim-interrupts.js';
 import { fireInterrupts } from '../platform/sim/interrupts/activity.js';
@@ -184,8 +184,7 @@ export async function runSimMachine(
     // The host's devices; pciback seizes those `hide=` selects (spec §6.1-6.2).
     for (const [index, device] of machine.devices.entries()) {
       for (const { address, hardware } of machineFunctions(device, index, interrupts)) {
-        const line = hardware.configRead(0x3c, 1);
-        const host = new SimHostPciDevice(hardware, { address, irq: line === 0xff ? 0 : line });
+        const host = new SimHostPciDevice(hardware, { address, irq: firmwareIrq(hardware) });
         const msi = interrupts.attach(host);
         const fn: HostFunction = { address, host, owner: undefined };
         if (hideMatches(hide, address)) {

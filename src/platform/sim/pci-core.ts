@@ -72,6 +72,7 @@ import {
   PCI_HEADER_TYPE_MASK,
   PCI_HEADER_TYPE_NORMAL,
   PCI_HEADER_TYPE_OFFSET,
+  PCI_INTERRUPT_LINE_OFFSET,
   PCI_INTERRUPT_PIN_OFFSET,
   PCI_LATENCY_TIMER_OFFSET,
   PCI_MSIX_FLAGS_ENABLE,
@@ -162,6 +163,16 @@ export interface SavedConfigState {
     readonly byteOffset: number;
     readonly dwords: readonly number[];
   };
+}
+
+/**
+ * The Linux IRQ the simulated firmware routed to a function: the interrupt line it
+ * programmed (0xff, "not connected", and 0 mean none). What `dev->irq` is at
+ * enumeration in the simulator.
+ */
+export function firmwareIrq(hardware: SimulatedFunction): number {
+  const line = hardware.configRead(PCI_INTERRUPT_LINE_OFFSET, 1);
+  return line === 0xff ? 0 : line;
 }
 
 /** Options of {@link SimHostPciDevice}. */
