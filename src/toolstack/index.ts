@@ -53,3 +53,4 @@ export {
   type DetachPciResult,
   type PciListRow,
 } from './attach.js';
+export { resolveDomain, type DomainRef } from './domains.js';

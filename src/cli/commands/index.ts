@@ -9,6 +9,7 @@ import { registerDemoCommand } from './demo.js';
 import { registerSimCommand } from './sim.js';
 import { registerPciSpecCommand } from './pci-spec.js';
 import { registerXenstoredCommand } from './xenstored.js';
+import { registerXlPciCommands } from './xl-pci.js';
 
 /** Adds one command (with its options and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -22,4 +23,5 @@ export const commands: readonly RegisterCommand[] = [
   registerHideCheckCommand,
   registerPciSpecCommand,
   registerXenstoredCommand,
+  registerXlPciCommands,
 ];
