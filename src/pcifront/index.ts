@@ -48,3 +48,17 @@ export {
   type ProgramReport,
   type Xsa332Options,
 } from './programs/index.js';
+export {
+  PCIFRONT_MAX_DEVICES,
+  PCIFRONT_MAX_ROOTS,
+  PcifrontXenbus,
+  type PcifrontEndpoints,
+  type PcifrontFatalError,
+  type PcifrontGuestKernel,
+  type PcifrontXenbusOptions,
+} from './xenbus.js';
+export {
+  diffEnumerations,
+  type EnumerationDevices,
+  type EnumerationDiff,
+} from './xenbus-rescan-diff.js';
