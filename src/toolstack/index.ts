@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /**
- * What xl/libxl do for PCI (DESIGN.md §1): so far the PCI_SPEC_STRING grammar and the
- * two ways BDFs are written in xenstore. Import from here, not from the files beside it.
+ * What xl/libxl do for PCI (DESIGN.md §1): the PCI_SPEC_STRING grammar, the xenstore
+ * side of pci-attach/-detach/-list, and the reaction to pciback's `aerState = aerfail`.
+ * Import from here, not from the files beside it.
  *
  * @example
  * import { formatPciSpec, parsePciSpec } from './toolstack/index.js';
@@ -54,3 +55,10 @@ export {
   type PciListRow,
 } from './attach.js';
 export { resolveDomain, type DomainRef } from './domains.js';
+export {
+  AER_STATE_FAILED,
+  AER_STATE_KEY,
+  watchAerFailures,
+  type AerFailureWatch,
+  type WatchAerFailuresOptions,
+} from './aer-watch.js';
