@@ -285,7 +285,7 @@ export async function startOurXenstored(): Promise<XenstoredHandle> {
 }
 
 /**
- * {@link connectXenstoreUnixSocket}, retried while the socket answers EAGAIN. Xen's C
+ * {@link connectXenstoreUnixSocket} (which retries EAGAIN). Xen's C
  * xenstored listens with a backlog of 1: a non-blocking connect (Node's) fails with EAGAIN
  * while an earlier connection waits to be accepted, where libxenstore's blocking
  * connect() would wait.
@@ -294,14 +294,6 @@ export async function connectXenstored(
   socketPath: string,
   options: { readonly timeoutMs?: number } = {},
 ): Promise<XsTransport> {
-  const deadline = Date.now() + (options.timeoutMs ?? 5000);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await connectXenstoreUnixSocket(socketPath);
-    } catch (e) {
-      const cause = e instanceof Error ? (e.cause as NodeJS.ErrnoException | undefined) : undefined;
-      if (cause?.code !== 'EAGAIN' || Date.now() > deadline) throw e;
-      await delay(Math.min(1 + attempt, 20));
-    }
-  }
+  // The client retries C's EAGAIN (backlog 1) itself until the timeout.
+  return connectXenstoreUnixSocket(socketPath, { connectTimeoutMs: options.timeoutMs ?? 5000 });
 }

@@ -88,11 +88,26 @@ class SocketTransport implements XsTransport {
  * @example
  * const xs = new XsClient(await connectXenstoreUnixSocket());
  */
-export function connectXenstoreUnixSocket(
+export async function connectXenstoreUnixSocket(
   path: string = xenstoredSocketPath(),
   options: XsUnixSocketClientOptions = {},
 ): Promise<XsTransport> {
   const timeoutMs = options.connectTimeoutMs ?? 5000;
+  const deadline = Date.now() + timeoutMs;
+  // C xenstored listens with a backlog of 1: a full queue answers EAGAIN at once where
+  // libxenstore's blocking connect() would wait. Retry until the deadline.
+  for (let delayMs = 1; ; delayMs = Math.min(delayMs * 2, 50)) {
+    try {
+      return await connectOnce(path, Math.max(1, deadline - Date.now()), timeoutMs);
+    } catch (err) {
+      const code = ((err as { cause?: NodeJS.ErrnoException }).cause ?? {}).code;
+      if (code !== 'EAGAIN' || Date.now() + delayMs >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
+
+function connectOnce(path: string, waitMs: number, timeoutMs: number): Promise<XsTransport> {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
     socket.setNoDelay(true);
@@ -104,7 +119,7 @@ export function connectXenstoreUnixSocket(
           `Cannot connect to xenstored at "${path}": no answer within ${timeoutMs} ms`,
         ),
       );
-    }, timeoutMs);
+    }, waitMs);
     const onError = (e: Error): void => {
       clearTimeout(timer);
       socket.destroy();
