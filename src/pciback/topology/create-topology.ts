@@ -7,7 +7,7 @@ import { VpciTopology, type VpciTopologyOptions } from './vpci.js';
 /** The backend used when none is configured: vpci, as the original (`passthrough=0`). */
 export const DEFAULT_TOPOLOGY_KIND: TopologyKind = 'vpci';
 
-/** Options of {@link createTopology}; the vpci ones are ignored by passthrough. */
+/** Options of {@link createTopology}; passthrough uses only `logger`. */
 export type CreateTopologyOptions = VpciTopologyOptions;
 
 /**
@@ -27,7 +27,9 @@ export function createTopology<D extends TopologyDevice>(
     case 'vpci':
       return new VpciTopology<D>(options);
     case 'passthrough':
-      return new PassthroughTopology<D>();
+      return new PassthroughTopology<D>(
+        options.logger === undefined ? {} : { logger: options.logger },
+      );
     default:
       return assertNever(kind);
   }

@@ -14,7 +14,7 @@ export {
   DEFAULT_TOPOLOGY_KIND,
   type CreateTopologyOptions,
 } from './create-topology.js';
-export { PassthroughTopology } from './passthrough.js';
+export { PassthroughTopology, type PassthroughTopologyOptions } from './passthrough.js';
 export {
   TOPOLOGY_ERRNO,
   TOPOLOGY_ERROR,
@@ -22,6 +22,7 @@ export {
   type PublishDevice,
   type PublishRoot,
   type Topology,
+  type TopologyAddOptions,
   type TopologyDevice,
   type TopologyErrorCode,
   type TopologyKind,

@@ -6,14 +6,23 @@
  * that bridge, so it publishes no root of its own.
  */
 import type { PciAddress } from '../../pci/index.js';
+import { SILENT_LOGGER, type Logger } from '../../platform/types.js';
 import {
   alreadyExported,
   checkDevid,
+  checkRequestedDevfn,
   type PublishDevice,
   type PublishRoot,
   type Topology,
+  type TopologyAddOptions,
   type TopologyDevice,
 } from './types.js';
+
+/** Options of {@link PassthroughTopology}. */
+export interface PassthroughTopologyOptions {
+  /** Where an ignored `vdevfn-N` request is reported. */
+  readonly logger?: Logger;
+}
 
 /**
  * The passthrough backend. One map keyed by real address serves `get`, `find` and
@@ -30,14 +39,27 @@ export class PassthroughTopology<D extends TopologyDevice> implements Topology<D
 
   /** Real address key -> device, in export order. */
   readonly #byAddress = new Map<number, D>();
+  readonly #logger: Logger;
+
+  constructor(options: PassthroughTopologyOptions = {}) {
+    this.#logger = options.logger ?? SILENT_LOGGER;
+  }
 
   get size(): number {
     return this.#byAddress.size;
   }
 
-  add(dev: D, devid: number, publish: PublishDevice): PciAddress {
+  add(dev: D, devid: number, publish: PublishDevice, options: TopologyAddOptions = {}): PciAddress {
     checkDevid(devid);
+    checkRequestedDevfn(options.requestedDevfn);
     if (this.#byAddress.has(dev.address.key)) throw alreadyExported(dev, dev.address);
+    if (options.requestedDevfn !== undefined) {
+      // The guest sees the real topology: there is no virtual slot to choose.
+      this.#logger.warn(
+        { device: dev.address.toString(), requestedDevfn: options.requestedDevfn },
+        `Ignoring the requested devfn 0x${options.requestedDevfn.toString(16)} of "${dev.address.toString()}": the passthrough topology shows real addresses`,
+      );
+    }
     this.#byAddress.set(dev.address.key, dev);
     // Held before publishing: if publish throws, the device stays, as in the original.
     publish(devid, dev.address);

@@ -49,6 +49,18 @@ export type PublishDevice = (devid: number, guestAddress: PciAddress) => void;
  */
 export type PublishRoot = (domain: number, bus: number) => void;
 
+/** Options of {@link Topology.add}. */
+export interface TopologyAddOptions {
+  /**
+   * The guest devfn the toolstack asked for (`vdevfn-N`, peers.md §1.3), 0..0xff. Linux
+   * pciback ignores it; we honour it. vpci puts the device in virtual slot
+   * `devfn >> 3` (its function stays the real one, as every vpci function does) when the
+   * slot is free or holds functions of the same physical device, and refuses it
+   * otherwise. passthrough ignores it with a warning: the guest sees real addresses.
+   */
+  readonly requestedDevfn?: number;
+}
+
 /**
  * One connection's view of its exported devices (`pdev->pci_dev_data` with the backend
  * ops of `pciback.h`). Lookups run for every guest op, so they are O(1) or bounded by
@@ -73,12 +85,15 @@ export interface Topology<D extends TopologyDevice> {
    * it to be put.
    *
    * @throws {TopologyError} `TOPOLOGY_NO_SPACE` (-ENOMEM) when vpci has no free slot,
-   *   `TOPOLOGY_BRIDGE_REFUSED` (-EFAULT) when bridges are refused, and
+   *   `TOPOLOGY_BRIDGE_REFUSED` (-EFAULT) when bridges are refused,
    *   `TOPOLOGY_ALREADY_EXPORTED` (-EEXIST) when a device with the same real address is
-   *   already held (a deviation: the original would list it twice).
-   * @throws {RangeError} when `devid` is not a non-negative integer.
+   *   already held (a deviation: the original would list it twice), and
+   *   `TOPOLOGY_SLOT_IN_USE` (-EBUSY) when vpci cannot honour
+   *   {@link TopologyAddOptions.requestedDevfn}.
+   * @throws {RangeError} when `devid` is not a non-negative integer or `requestedDevfn`
+   *   is not an integer in 0..0xff.
    */
-  add(dev: D, devid: number, publish: PublishDevice): PciAddress;
+  add(dev: D, devid: number, publish: PublishDevice, options?: TopologyAddOptions): PciAddress;
 
   /**
    * Guest address to device (`xen_pcibk_get_pci_dev`), for the guest's op. Never throws:
@@ -122,6 +137,8 @@ export const TOPOLOGY_ERROR = {
   bridgeRefused: 'TOPOLOGY_BRIDGE_REFUSED',
   /** A device with the same real address is already held (-EEXIST; ours, not the original's). */
   alreadyExported: 'TOPOLOGY_ALREADY_EXPORTED',
+  /** vpci: the requested virtual slot holds another device (-EBUSY; ours, not the original's). */
+  slotInUse: 'TOPOLOGY_SLOT_IN_USE',
 } as const;
 
 /** One of {@link TOPOLOGY_ERROR}'s values. */
@@ -131,6 +148,7 @@ export type TopologyErrorCode = (typeof TOPOLOGY_ERROR)[keyof typeof TOPOLOGY_ER
 export const TOPOLOGY_ERRNO = {
   ENOMEM: -12,
   EFAULT: -14,
+  EBUSY: -16,
   EEXIST: -17,
 } as const;
 
@@ -166,6 +184,16 @@ export class TopologyError extends PcibackError {
 export function checkDevid(devid: number): void {
   if (!Number.isInteger(devid) || devid < 0) {
     throw new RangeError(`Invalid devid ${String(devid)}: it must be a non-negative integer`);
+  }
+}
+
+/** `add`'s requested-devfn check (a caller bug: the xenbus layer validates `vdevfn-N`). */
+export function checkRequestedDevfn(devfn: number | undefined): void {
+  if (devfn === undefined) return;
+  if (!Number.isInteger(devfn) || devfn < 0 || devfn > 0xff) {
+    throw new RangeError(
+      `Invalid requested devfn ${String(devfn)}: it must be an integer in 0..0xff`,
+    );
   }
 }
 

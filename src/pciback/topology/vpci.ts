@@ -14,12 +14,14 @@ import { SILENT_LOGGER, type Logger } from '../../platform/types.js';
 import {
   alreadyExported,
   checkDevid,
+  checkRequestedDevfn,
   TOPOLOGY_ERRNO,
   TOPOLOGY_ERROR,
   TopologyError,
   type PublishDevice,
   type PublishRoot,
   type Topology,
+  type TopologyAddOptions,
   type TopologyDevice,
 } from './types.js';
 
@@ -97,8 +99,10 @@ export class VpciTopology<D extends TopologyDevice> implements Topology<D> {
     return this.#byAddress.size;
   }
 
-  add(dev: D, devid: number, publish: PublishDevice): PciAddress {
+  add(dev: D, devid: number, publish: PublishDevice, options: TopologyAddOptions = {}): PciAddress {
     checkDevid(devid);
+    const requested = options.requestedDevfn;
+    checkRequestedDevfn(requested);
     const existing = this.#byAddress.get(dev.address.key);
     if (existing !== undefined) throw alreadyExported(dev, existing.guestAddress);
 
@@ -113,9 +117,21 @@ export class VpciTopology<D extends TopologyDevice> implements Topology<D> {
 
     const fn = dev.address.fn;
     let slot = -1;
-    if (!dev.isVirtualFn || fn !== 0) slot = this.#slotOfSameDevice(dev.address);
-    const joined = slot >= 0;
-    if (!joined) slot = this.#firstEmptySlot();
+    let joined: boolean;
+    if (requested !== undefined) {
+      slot = (requested >>> 3) & 0x1f;
+      joined = this.#checkRequestedSlot(dev, slot);
+      if ((requested & 7) !== fn) {
+        this.#logger.info(
+          { device: dev.address.toString(), requestedDevfn: requested, slot, fn },
+          `vpci: placing "${dev.address.toString()}" at function ${fn} of the requested slot: vpci keeps real function numbers`,
+        );
+      }
+    } else {
+      if (!dev.isVirtualFn || fn !== 0) slot = this.#slotOfSameDevice(dev.address);
+      joined = slot >= 0;
+      if (!joined) slot = this.#firstEmptySlot();
+    }
     if (slot < 0) {
       throw new TopologyError(
         TOPOLOGY_ERROR.noSpace,
@@ -192,6 +208,34 @@ export class VpciTopology<D extends TopologyDevice> implements Topology<D> {
       }
     }
     return -1;
+  }
+
+  /**
+   * Whether `dev` may go to the requested `slot` (ours: the original ignores `vdevfn-N`):
+   * a free slot is taken; an occupied one is joined only by a function of the same
+   * physical device, under the VF rule of automatic placement (a VF at function 0 never
+   * shares a slot). Returns true when joining.
+   *
+   * @throws {TopologyError} `TOPOLOGY_SLOT_IN_USE` (-EBUSY) naming the occupant.
+   */
+  #checkRequestedSlot(dev: D, slot: number): boolean {
+    const head = this.#slotAt(slot)[0];
+    if (head === undefined) return false;
+    const h = head.address;
+    const a = dev.address;
+    const vf0 = (d: D): boolean => d.isVirtualFn && d.address.fn === 0;
+    const sameDevice = h.domain === a.domain && h.bus === a.bus && h.device === a.device;
+    if (sameDevice && !vf0(head) && !vf0(dev)) return true;
+    const where = `0000:00:${slot.toString(16).padStart(2, '0')}`;
+    const occupant = head.address.toString();
+    throw new TopologyError(
+      TOPOLOGY_ERROR.slotInUse,
+      `Cannot export "${a.toString()}" at the requested virtual slot "${where}": it holds "${occupant}"`,
+      {
+        errno: TOPOLOGY_ERRNO.EBUSY,
+        fatalMessage: `Requested virtual slot ${where} for ${a.toString()} is in use by ${occupant}`,
+      },
+    );
   }
 
   #firstEmptySlot(): number {
