@@ -16,6 +16,7 @@ const coreFolders = [
   'src/xenstore/store/**',
   'src/xenstore/server/**',
   'src/xenstore/client/**',
+  'src/xenstore/ring/**',
 ];
 
 export default tseslint.config(

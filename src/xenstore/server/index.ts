@@ -5,5 +5,10 @@ export {
   XsServer,
   type XsConnectOptions,
   type XsConnectionSink,
+  type XsDomainRing,
+  type XsDomainRingProvider,
+  type XsDomainRingResult,
   type XsServerOptions,
+  type XsServerRingOptions,
 } from './server.js';
+export { connectInProcess } from './in-process.js';

@@ -34,6 +34,7 @@ import {
   type XsMessage,
   type XsParseResult,
 } from '../protocol/index.js';
+import { XsRingServer, type XsRingChannel, type XsRingServerOptions } from '../ring/index.js';
 import { XenStore, type XsCaller, type XsStoreResult, type XsWatchEvent } from '../store/index.js';
 
 /** Where a connection's outgoing bytes go; supplied by the transport. */
@@ -55,12 +56,57 @@ export interface XsConnectOptions {
   readonly privileged?: boolean;
 }
 
+/**
+ * A guest's mapped ring page and bound store event channel (§7.1), as a
+ * {@link XsDomainRingProvider} hands it to the server.
+ */
+export type XsDomainRing = XsRingChannel;
+
+/** Result of {@link XsDomainRingProvider.connect}. */
+export type XsDomainRingResult =
+  | { readonly ok: true; readonly ring: XsDomainRing }
+  | {
+      readonly ok: false;
+      /** The error INTRODUCE answers (C: the mapping's errno, ENOENT for a missing domain). */
+      readonly error: XsErrorName;
+    };
+
+/**
+ * What INTRODUCE needs from the platform: map the guest's ring page and bind its store
+ * event channel (C maps grant ref 1, GNTTAB_RESERVED_XENSTORE, and ignores `gfn`).
+ */
+export interface XsDomainRingProvider {
+  /**
+   * Map the ring of `domid` and bind to its unbound port `port`. Must not throw for bad
+   * input: a missing domain, an unmappable page or an unbindable port give an error.
+   */
+  connect(domid: number, gfn: number, port: number): XsDomainRingResult;
+}
+
+/** Ring tuning passed to every {@link XsRingServer} the server creates. */
+export type XsServerRingOptions = Pick<
+  XsRingServerOptions,
+  | 'maxOutstanding'
+  | 'maxQueuedEventBytes'
+  | 'maxRoundsPerPump'
+  | 'scheduleMicrotask'
+  | 'scheduleTask'
+>;
+
 /** Options of {@link XsServer}. */
 export interface XsServerOptions {
   /** The store to serve (default: a fresh `XenStore`). Several servers may share one. */
   readonly store?: XenStore;
   /** Diagnostics (framing errors, internal faults, CONTROL `print`). Default: discard. */
   readonly log?: (line: string) => void;
+  /**
+   * Guest rings: with a provider, a privileged INTRODUCE maps the guest's ring and serves
+   * it as an unprivileged connection of that domain, and RELEASE closes it (§7.1, §7.2).
+   * Without one, INTRODUCE and RELEASE only update the store (a socket-only daemon).
+   */
+  readonly domainRings?: XsDomainRingProvider;
+  /** Limits and scheduling of the rings (defaults: C's outstanding quota of 20, §8). */
+  readonly ringOptions?: XsServerRingOptions;
 }
 
 /** Message types only privileged connections may send (§1.2). */
@@ -98,6 +144,10 @@ export class XsServer {
   readonly #store: XenStore;
   readonly #log: (line: string) => void;
   readonly #connections = new Map<number, XsConnection>();
+  readonly #domainRings: XsDomainRingProvider | undefined;
+  readonly #ringOptions: XsServerRingOptions;
+  /** Ring connections by domid (only with a provider). */
+  readonly #rings = new Map<number, XsRingServer>();
   #nextId = 1;
 
   constructor(options: XsServerOptions = {}) {
@@ -107,6 +157,8 @@ export class XsServer {
       (() => {
         /* discard */
       });
+    this.#domainRings = options.domainRings;
+    this.#ringOptions = options.ringOptions ?? {};
   }
 
   /** The store being served. */
@@ -130,9 +182,92 @@ export class XsServer {
     return conn;
   }
 
-  /** Close every connection (the transport closes the channels itself). */
+  /** The ring connection of an introduced guest (diagnostics, tests), if any. */
+  domainRing(domid: number): XsRingServer | undefined {
+    return this.#rings.get(domid);
+  }
+
+  /**
+   * Close every connection (the transport closes the channels itself) and every guest
+   * ring (unbound and unmapped; the domains stay introduced in the store).
+   */
   closeAll(): void {
+    for (const ring of [...this.#rings.values()]) ring.close();
+    this.#rings.clear();
     for (const conn of [...this.#connections.values()]) conn.close();
+  }
+
+  /**
+   * @internal INTRODUCE after the privilege check (§7.1). Without a provider (or for
+   * dom0) the store alone is updated, as before. With one, the ring is connected first
+   * and the store only changes once that worked, so a failure leaves nothing to undo.
+   * C's `domain_conn_reset` runs on every INTRODUCE: the previous ring connection of the
+   * domain (watches, transactions, queued output) goes and the indexes are zeroed; a ring
+   * given up on stays ignored until RELEASE. The old channel is closed before the new bind
+   * (C unbinds first too), so when that bind fails a re-introduced domain is left
+   * introduced without a ring until the next INTRODUCE.
+   */
+  introduceDomain(domid: number, gfn: number, port: number): XsStoreResult<unknown> {
+    const provider = this.#domainRings;
+    if (provider === undefined || domid === 0) return this.#store.introduceDomain(domid);
+    // The store's own domid check, made before anything is mapped.
+    if (!Number.isInteger(domid) || domid < 0 || domid > 0xffff) {
+      return { ok: false, error: 'EINVAL', events: [] };
+    }
+    const previous = this.#rings.get(domid);
+    const ignore = previous?.state === 'ignored' ? previous.error : undefined;
+    if (previous !== undefined) {
+      this.#rings.delete(domid);
+      previous.close();
+    }
+    let connected: XsDomainRingResult;
+    try {
+      connected = provider.connect(domid, gfn, port);
+    } catch (e) {
+      this.log(`Cannot connect the xenstore ring of domain ${domid}: ${String(e)}`);
+      connected = { ok: false, error: 'EIO' };
+    }
+    if (!connected.ok) return { ok: false, error: connected.error, events: [] };
+    const channel = connected.ring;
+    let ring: XsRingServer;
+    try {
+      ring = new XsRingServer(channel, (sink) => this.connect(sink, { domid, privileged: false }), {
+        ...this.#ringOptions,
+        domid,
+        resetIndexes: true,
+        ...(ignore === undefined ? {} : { ignore }),
+        log: (line) => {
+          this.log(line);
+        },
+      });
+    } catch (e) {
+      this.log(`Cannot serve the xenstore ring of domain ${domid}: ${String(e)}`);
+      channel.close();
+      return { ok: false, error: 'EIO', events: [] };
+    }
+    const result = this.#store.introduceDomain(domid);
+    if (!result.ok) {
+      ring.close();
+      return result;
+    }
+    this.#rings.set(domid, ring);
+    return result;
+  }
+
+  /**
+   * @internal RELEASE after the privilege check (§7.2): the store forgets the domain,
+   * then its ring connection (if any) is closed, unbound and unmapped.
+   */
+  releaseDomain(domid: number): XsStoreResult<void> {
+    const result = this.#store.releaseDomain(domid);
+    if (result.ok) {
+      const ring = this.#rings.get(domid);
+      if (ring !== undefined) {
+        this.#rings.delete(domid);
+        ring.close();
+      }
+    }
+    return result;
   }
 
   /** @internal Called by {@link XsConnection.close}. */
@@ -329,14 +464,13 @@ export class XsConnection {
           okOutcome(msg, encodeBoolReply(store.isDomainIntroduced(domid))),
         );
       case XS_TYPE.INTRODUCE:
-        // No ring is attached here: the domain becomes known to the store only (the
-        // socket daemon serves dom0 tools; guest rings are a separate transport).
+        // With a ring provider the guest's ring is attached as well (§7.1).
         return withArg(msg, parseIntroduceRequest(msg.payload), (req) =>
-          storeOutcome(msg, store.introduceDomain(req.domid), okPayload),
+          storeOutcome(msg, this.#server.introduceDomain(req.domid, req.gfn, req.port), okPayload),
         );
       case XS_TYPE.RELEASE:
         return withArg(msg, parseDomidRequest(msg.payload), (domid) =>
-          storeOutcome(msg, store.releaseDomain(domid), okPayload),
+          storeOutcome(msg, this.#server.releaseDomain(domid), okPayload),
         );
       case XS_TYPE.RESUME:
         return withArg(msg, parseDomidRequest(msg.payload), (domid) =>

@@ -15,15 +15,27 @@ import {
 import { DOMAIN_STATE, EventArea, type DomainState } from './event-area.js';
 import { GrantingDomain, SimGrantMapper } from './grant-mapper.js';
 import { SimGuestHypercalls, type SimGuestHypercallsOptions } from './guest-hypercalls.js';
-import type { SimGuestInit } from './guest-init.js';
+import { GRANT_ENTRY_WORDS } from './guest-grant-table.js';
+import type { SimGuestInit, SimGuestXenstore } from './guest-init.js';
 import { RealJiffiesClock } from './jiffies.js';
 import {
   DEFAULT_MAX_GRANT_FRAMES,
   DEFAULT_MAX_PORTS,
   GRANT_ENTRIES_PER_FRAME,
   GRANT_ENTRY_V1,
+  GTF,
   XEN_PAGE_SIZE,
 } from './xen-abi.js';
+
+/**
+ * `GNTTAB_RESERVED_XENSTORE` (grant_table.h): the reserved grant ref through which the
+ * domain builder grants the xenstore ring page to the xenstore domain, and which C
+ * xenstored maps on INTRODUCE. (Belongs beside GNTTAB_NR_RESERVED_ENTRIES in xen-abi.ts.)
+ */
+export const GNTTAB_RESERVED_XENSTORE = 1;
+
+/** The guest frame of the xenstore ring page (the first reserved page). */
+export const SIM_XENSTORE_GFN = 0;
 
 /** Options of {@link SimHypervisor}. */
 export interface SimHypervisorOptions {
@@ -55,6 +67,12 @@ export interface CreateDomainOptions {
   name?: string;
   /** Create paused (like `xl create -p`). */
   paused?: boolean;
+  /**
+   * Set up the xenstore ring like the domain builder (default true): frame 0 is the ring
+   * page (zeroed), grant ref 1 grants it to dom0 read-write, and a port of the guest is
+   * allocated unbound for dom0 (`start_info.store_evtchn`). Needs `reservedPages` ≥ 1.
+   */
+  xenstore?: boolean;
 }
 
 /** One domain as `xl list` would show it. */
@@ -157,16 +175,31 @@ export class SimHypervisor {
         `Cannot create a domain with "${grantFrames}" grant frames: use 1..1024`,
       );
     }
+    const reservedPages = options.reservedPages ?? 1;
+    const withXenstore = domid !== DOM0 && (options.xenstore ?? true);
+    if (withXenstore && reservedPages < 1) {
+      throw new RangeError(
+        `Cannot give a domain a xenstore ring with reservedPages ${reservedPages}: frame ${SIM_XENSTORE_GFN} must be reserved`,
+      );
+    }
     const memory = new SharedArrayBuffer(memoryPages * XEN_PAGE_SIZE);
     const grantTable = new SharedArrayBuffer(
       grantFrames * GRANT_ENTRIES_PER_FRAME * GRANT_ENTRY_V1.SIZE,
     );
+    this.#area.resetDomain(domid);
+    this.#area.setDomainState(
+      domid,
+      options.paused === true ? DOMAIN_STATE.PAUSED : DOMAIN_STATE.RUNNING,
+    );
+    let xenstore: SimGuestXenstore | undefined;
+    if (withXenstore) xenstore = this.#seedXenstore(domid, memory, grantTable);
     const init: SimGuestInit = {
       domid,
       memory,
       grantTable,
       events: this.#area.buffer,
-      reservedPages: options.reservedPages ?? 1,
+      reservedPages,
+      ...(xenstore === undefined ? {} : { xenstore }),
     };
     const record: DomainRecord = {
       domid,
@@ -174,18 +207,51 @@ export class SimHypervisor {
       init,
       granter: new GrantingDomain(domid, grantTable, memory),
     };
-    this.#area.resetDomain(domid);
-    this.#area.setDomainState(
-      domid,
-      options.paused === true ? DOMAIN_STATE.PAUSED : DOMAIN_STATE.RUNNING,
-    );
     this.#domains.set(domid, record);
     return record;
+  }
+
+  /**
+   * The domain builder's part of xenstore (`xc_dom_gnttab_seed`, `alloc_magic_pages`,
+   * libxl's `store_evtchn`): a zeroed ring page, grant ref 1 granting it to dom0
+   * read-write, and a port of the guest unbound for dom0. The port is allocated masked,
+   * as a Linux guest keeps a port masked until it binds a handler: until its xenstore
+   * driver starts, dom0's kicks raise no upcall in the guest.
+   */
+  #seedXenstore(
+    domid: DomId,
+    memory: SharedArrayBuffer,
+    grantTable: SharedArrayBuffer,
+  ): SimGuestXenstore {
+    new Uint8Array(memory, SIM_XENSTORE_GFN * XEN_PAGE_SIZE, XEN_PAGE_SIZE).fill(0);
+    const words = new Int32Array(grantTable);
+    const entry = GNTTAB_RESERVED_XENSTORE * GRANT_ENTRY_WORDS;
+    Atomics.store(words, entry + 1, SIM_XENSTORE_GFN);
+    Atomics.store(words, entry, GTF.permit_access | (DOM0 << 16));
+    const port = this.#area.allocUnbound(domid, DOM0, true);
+    if (port < 0) {
+      this.#area.resetDomain(domid);
+      this.#area.setDomainState(domid, DOMAIN_STATE.FREE);
+      throw new PcibackError(
+        'EVTCHN_ALLOC_FAILED',
+        `Cannot allocate the xenstore event channel of domain ${domid}: errno ${port}`,
+      );
+    }
+    return { gfn: SIM_XENSTORE_GFN, port };
   }
 
   /** The data a guest's worker needs, or undefined for an unknown domain. */
   guestInit(domid: DomId): SimGuestInit | undefined {
     return this.#domains.get(domid)?.init;
+  }
+
+  /**
+   * The guest's xenstore ring frame and store port (what the toolstack passes to
+   * INTRODUCE), or undefined for an unknown domain or one created without xenstore.
+   */
+  xenstoreOf(domid: DomId): { readonly gfn: number; readonly port: EvtchnPort } | undefined {
+    const xs = this.#domains.get(domid)?.init.xenstore;
+    return xs === undefined ? undefined : { gfn: xs.gfn, port: xs.port as EvtchnPort };
   }
 
   /** Builds the guest side on this thread (in-process guests, tests). */

@@ -5,6 +5,8 @@
  * sees only the interfaces of `platform/types.ts`; composition roots and tests use these.
  */
 export {
+  GNTTAB_RESERVED_XENSTORE,
+  SIM_XENSTORE_GFN,
   SimHypervisor,
   type CreateDomainOptions,
   type SimDomainInfo,
@@ -15,7 +17,12 @@ export {
   DEFAULT_SPIN_ITERATIONS,
   type SimGuestHypercallsOptions,
 } from './guest-hypercalls.js';
-export { isSimGuestInit, type SimGuestInit } from './guest-init.js';
+export { isSimGuestInit, type SimGuestInit, type SimGuestXenstore } from './guest-init.js';
+export { SimXenstoreRings } from './xenstore-rings.js';
+export {
+  createGuestXenstoreTransport,
+  type GuestXenstoreTransportOptions,
+} from './guest-xenstore.js';
 export {
   SimBackendEventChannels,
   type SimBackendEventChannelsOptions,
