@@ -1,51 +1,24 @@
 // SPDX-License-Identifier: MIT
 /**
- * `pciback sim`: boots a simulated Xen host from a machine description — the PCI devices,
- * pciback seizing the `hide=` ones, one worker thread per guest running pcifront and a
- * program — wires each guest's frontend to a backend channel (direct API for now; the
- * XenBus control plane replaces it later), runs the programs and collects what every
- * guest saw and what the backend counted.
+ * `pciback sim`: boots the simulated host of a machine description, creates every guest
+ * as xl would (its devices written to xenstore at creation), lets each connect through
+ * XenBus and run its program, and collects what every guest saw and what the backend
+ * counted. Each guest is shut down once it has reported.
  */
-import { Worker } from 'node:worker_threads';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { PciAddress } from '../pci/address.js';
-import { parseDumpFile } from '../pci/dump.js';
-import { buildCatalogDevice, isCatalogModel } from '../devices/catalog/index.js';
-import { functionFromDump } from '../devices/from-dump.js';
-import type { SimulatedFunction } from '../devices/simulated-function.js';
-import { SimHostPciDevice, firmwareIrq } from '../platform/sim/pci-core.js';
-import { SimHypervisor } from '../platform/sim/xen/hypervisor.js';
-import { SimInterrupts } from '../platform/sim/interrupts/sim-interrupts.js';
-import { fireInterrupts } from '../platform/sim/interrupts/activity.js';
-import {
-  createXenbusEventCounters,
-  DOM0,
-  SILENT_LOGGER,
-  type DomId,
-  type Logger,
-  type XenbusEventCounters,
-} from '../platform/types.js';
-import { PcibackDevice, type PcibackDeviceStats } from '../pciback/device/index.js';
-import type { PcibackChannel, PcibackChannelStats } from '../pciback/channel/index.js';
-import { connectFrontend } from './connect-frontend.js';
-import { createTopology, type Topology } from '../pciback/topology/index.js';
-import { hideMatches, parseHide } from '../pciback/stub/hide.js';
-import { formatBdf, formatVdev } from '../toolstack/pci-spec.js';
-import { PcibackError } from '../errors.js';
-import { domainSpecs, type Machine, type MachineDevice } from './machine-file.js';
-import type { GuestToHost, GuestWorkerData, HostToGuest } from '../platform/sim/guest/messages.js';
+import { SILENT_LOGGER, type Logger, type XenbusEventCounters } from '../platform/types.js';
+import type { PcibackChannelStats } from '../pciback/channel/index.js';
+import { createOpCounts } from '../pciback/device/index.js';
+import { domainSpecs, type Machine } from './machine-file.js';
+import { SimHost, type DeviceResult, type SimGuest } from './sim-host.js';
 
-const GUEST_ENTRY = fileURLToPath(
-  new URL('../platform/sim/guest/guest-worker.js', import.meta.url),
-);
+export type { DeviceResult } from './sim-host.js';
 
 /** Options of {@link runSimMachine}. */
 export interface SimRunOptions {
   readonly logger?: Logger;
   /** pcifront's op timeout (the original's 2 s). */
   readonly opTimeoutMs?: number;
-  /** A guest that has not reported by then is killed. */
+  /** A guest that has not reported by then is destroyed. */
   readonly guestTimeoutMs?: number;
   /** Interval of the device activity that raises enabled MSI/MSI-X vectors. */
   readonly activityIntervalMs?: number;
@@ -85,15 +58,6 @@ export interface GuestResult {
   readonly events?: XenbusEventCounters;
 }
 
-/** A host device and what the backend counted for it. */
-export interface DeviceResult {
-  readonly address: string;
-  readonly seized: boolean;
-  readonly owner: number | null;
-  readonly backend?: PcibackDeviceStats;
-  readonly interrupts?: unknown;
-}
-
 /** The whole run, the `--json` document of `pciback sim`. */
 export interface SimRunResult {
   readonly topology: 'vpci' | 'passthrough';
@@ -101,62 +65,17 @@ export interface SimRunResult {
   readonly devices: readonly DeviceResult[];
 }
 
-interface HostFunction {
-  readonly address: PciAddress;
-  readonly host: SimHostPciDevice;
-  backend?: PcibackDevice;
-  owner: DomId | undefined;
-}
-
-/**
- * Firmware windows of the `index`-th machine device, so catalog devices do not overlap:
- * 64 MiB of 32-bit MMIO from 0xc0000000, 1 GiB of 64-bit MMIO from 0x38_0000_0000 and
- * 1 KiB of I/O from 0x2000, per device.
- */
-function firmwareWindows(index: number): { mmioBase: bigint; mmio64Base: bigint; ioBase: bigint } {
-  return {
-    mmioBase: 0xc0000000n + BigInt(index) * 0x04000000n,
-    mmio64Base: 0x3800000000n + BigInt(index) * 0x40000000n,
-    ioBase: 0x2000n + BigInt(index) * 0x400n,
-  };
-}
-
-function machineFunctions(
-  device: MachineDevice,
-  index: number,
-  interrupts: SimInterrupts,
-): {
-  address: PciAddress;
-  hardware: SimulatedFunction;
-}[] {
-  const slot = PciAddress.parse(device.bdf);
-  if ('model' in device) {
-    if (!isCatalogModel(device.model)) throw new RangeError(`Unknown model "${device.model}"`);
-    return buildCatalogDevice(device.model, {
-      ...firmwareWindows(index),
-      ...(device.irq === undefined ? {} : { irq: device.irq }),
-      hooks: interrupts.catalogHooks(slot),
-    }).map(({ fn, device: hardware }) => ({ address: slot.withFunction(fn), hardware }));
-  }
-  const dumps = parseDumpFile(readFileSync(device.dump), device.dump);
-  const wanted = device.dumpBdf === undefined ? undefined : PciAddress.parse(device.dumpBdf);
-  const dump = wanted === undefined ? dumps[0] : dumps.find((d) => d.address.equals(wanted));
-  if (dump === undefined) {
-    throw new PcibackError(
-      'MACHINE_INVALID',
-      `Cannot find the device of "${device.bdf}" in "${device.dump}"`,
-    );
-  }
-  const barSizes = new Map(
-    Object.entries(device.barSizes ?? {}).map(([k, v]) => [Number(k), BigInt(v)] as const),
-  );
-  return [
-    {
-      address: slot,
-      hardware: functionFromDump(dump, { barSizes, hooks: interrupts.deviceHooks(slot) }),
-    },
-  ];
-}
+/** A channel that has not connected yet (or no longer is) has counted nothing. */
+const EMPTY_CHANNEL_STATS: PcibackChannelStats = Object.freeze({
+  ops: 0,
+  opsByCmd: createOpCounts(),
+  spuriousKicks: 0,
+  irqWhileEoiPending: 0,
+  workerRuns: 0,
+  budgetYields: 0,
+  aerRequests: 0,
+  aerTimeouts: 0,
+});
 
 /** Boot the machine, run every guest to completion and report. */
 export async function runSimMachine(
@@ -164,229 +83,77 @@ export async function runSimMachine(
   options: SimRunOptions = {},
 ): Promise<SimRunResult> {
   const logger = options.logger ?? SILENT_LOGGER;
-  const xen = new SimHypervisor({ logger });
-  const interrupts = new SimInterrupts(xen.eventArea, { logger });
-  const kind = machine.pciback.passthrough ? 'passthrough' : 'vpci';
-  const global = { permissive: machine.pciback.permissive };
-  const hide = parseHide(machine.pciback.hide);
-  const functions = new Map<number, HostFunction>();
-  const activity = setInterval(() => {
-    for (const fn of functions.values()) {
-      if (fn.owner === undefined) continue;
-      const msi = interrupts.msiControl(fn.address);
-      if (msi === undefined) continue;
-      if (msi.msiEnabled()) fireInterrupts(fn.host, { msi: msi.msiIrqs().map((_, i) => i) });
-      else if (msi.msixEnabled()) fireInterrupts(fn.host, { msix: [0, 1, 2, 3] });
-    }
-  }, options.activityIntervalMs ?? 5);
-
+  const host = await SimHost.start(machine, {
+    logger,
+    ...(options.opTimeoutMs === undefined ? {} : { opTimeoutMs: options.opTimeoutMs }),
+    ...(options.activityIntervalMs === undefined
+      ? {}
+      : { activityIntervalMs: options.activityIntervalMs }),
+  });
   try {
-    // The host's devices; pciback seizes those `hide=` selects (spec §6.1-6.2).
-    for (const [index, device] of machine.devices.entries()) {
-      for (const { address, hardware } of machineFunctions(device, index, interrupts)) {
-        const host = new SimHostPciDevice(hardware, { address, irq: firmwareIrq(hardware) });
-        const msi = interrupts.attach(host);
-        const fn: HostFunction = { address, host, owner: undefined };
-        if (hideMatches(hide, address)) {
-          fn.backend = PcibackDevice.create(
-            { host, msi, irqLines: interrupts.irqs },
-            { global, logger },
-          );
-        }
-        functions.set(address.key, fn);
-      }
-    }
-
-    const runs = machine.domains.map((domain) => {
-      // Resolve the specs to seized functions, as xl checks the assignable list.
-      const topology = createTopology<PcibackDevice>(kind, { logger });
-      const attached: HostFunction[] = [];
-      for (const spec of domainSpecs(domain)) {
-        if (spec.bdf === null) {
-          throw new PcibackError(
-            'MACHINE_INVALID',
-            `Cannot attach to "${domain.name}": names are not supported by the simulator yet`,
-          );
-        }
-        const { domain: seg, bus, dev, func } = spec.bdf;
-        const matches = [...functions.values()].filter(
-          (f) =>
-            f.address.domain === seg &&
-            f.address.bus === bus &&
-            f.address.device === dev &&
-            (func === '*' || f.address.fn === func),
-        );
-        if (matches.length === 0) {
-          throw new PcibackError(
-            'NO_SUCH_DEVICE',
-            `Cannot attach "${formatBdf(spec.bdf)}" to "${domain.name}": no such device`,
-          );
-        }
-        for (const fn of matches) {
-          if (fn.backend === undefined) {
-            throw new PcibackError(
-              'NOT_ASSIGNABLE',
-              `Cannot attach "${fn.address.toString()}" to "${domain.name}": it is not assignable (not in hide=)`,
-            );
-          }
-          if (fn.owner !== undefined || attached.includes(fn)) {
-            throw new PcibackError(
-              'DEVICE_BUSY',
-              `Cannot attach "${fn.address.toString()}" to "${domain.name}": it is already assigned`,
-            );
-          }
-          attached.push(fn);
-        }
-      }
-      return { domain, topology, attached };
-    });
-
-    const results = await Promise.all(
-      runs.map(({ domain, topology, attached }) =>
-        runGuest({
-          xen,
-          interrupts,
-          domainName: domain.name,
+    const guests: SimGuest[] = [];
+    for (const domain of machine.domains) {
+      guests.push(
+        await host.createGuest({
+          name: domain.name,
           program: domain.program,
           memoryPages: domain.memoryPages,
-          topology,
-          attached,
-          logger,
-          options,
+          pci: domainSpecs(domain),
         }),
-      ),
-    );
-
-    return {
-      topology: kind,
-      guests: results,
-      devices: [...functions.values()].map((fn) => ({
-        address: fn.address.toString(),
-        seized: fn.backend !== undefined,
-        owner: fn.owner ?? null,
-        ...(fn.backend === undefined ? {} : { backend: fn.backend.stats() }),
-        interrupts: interrupts.deviceStats(fn.address),
-      })),
-    };
+      );
+    }
+    const guestResults = await Promise.all(guests.map((guest) => runToEnd(host, guest, options)));
+    return { topology: host.topology, guests: guestResults, devices: host.deviceResults() };
   } finally {
-    clearInterval(activity);
-    xen.dispose();
+    await host.close();
   }
 }
 
-interface GuestRun {
-  readonly xen: SimHypervisor;
-  readonly interrupts: SimInterrupts;
-  readonly domainName: string;
-  readonly program: string;
-  readonly memoryPages: number;
-  readonly topology: Topology<PcibackDevice>;
-  readonly attached: HostFunction[];
-  readonly logger: Logger;
-  readonly options: SimRunOptions;
-}
-
-async function runGuest(run: GuestRun): Promise<GuestResult> {
-  const { xen, interrupts, topology, attached, logger } = run;
-  const { domid, init } = xen.createDomain({ memoryPages: run.memoryPages, name: run.domainName });
-  const devices: { real: string; guest: string }[] = [];
-  for (const [devid, fn] of attached.entries()) {
-    const backend = fn.backend;
-    if (backend === undefined) continue;
-    topology.add(backend, devid, (_id, guestAddress) => {
-      devices.push({ real: fn.address.toString(), guest: formatVdev(guestAddress) });
-    });
-    interrupts.owners.register(fn.address, domid);
-    fn.owner = domid;
+async function runToEnd(
+  host: SimHost,
+  guest: SimGuest,
+  options: SimRunOptions,
+): Promise<GuestResult> {
+  const { domid } = guest;
+  if (options.onGuestConnected !== undefined) {
+    const notify = options.onGuestConnected;
+    guest
+      .waitFor((m): m is Extract<typeof m, { type: 'connected' }> => m.type === 'connected', 60_000)
+      .then(() => {
+        notify({
+          name: guest.name,
+          domid,
+          channelStats: () => host.connectionStats(domid)?.channel ?? EMPTY_CHANNEL_STATS,
+          kill: (reason) => {
+            void host.destroyGuest(
+              domid,
+              `killed by the host${reason === undefined ? '' : `: ${reason}`}`,
+            );
+          },
+        });
+      })
+      .catch(() => undefined);
   }
-  const roots: [number, number][] = [];
-  topology.publishRoots((domain, bus) => roots.push([domain, bus]));
-
-  const data: GuestWorkerData = {
-    xen: init,
-    name: run.domainName,
-    program: run.program,
-    backendDomid: DOM0,
-    opTimeoutMs: run.options.opTimeoutMs ?? 2000,
-  };
-  const worker = new Worker(GUEST_ENTRY, { workerData: data });
-  const counters = createXenbusEventCounters();
-  let channel: PcibackChannel | undefined;
-  const base = { name: run.domainName, domid, program: run.program, devices };
-
-  let killGuest: (reason: string) => void = () => undefined;
-  const outcome = await new Promise<Omit<GuestResult, keyof typeof base>>((resolve) => {
-    const timer = setTimeout(() => {
-      resolve({
-        status: 'killed',
-        error: `no report within ${run.options.guestTimeoutMs ?? 60000} ms`,
-      });
-    }, run.options.guestTimeoutMs ?? 60000);
-    const finish = (result: Omit<GuestResult, keyof typeof base>): void => {
-      clearTimeout(timer);
-      resolve(result);
-    };
-    killGuest = (reason) => {
-      finish({ status: 'killed', error: reason });
-    };
-    worker.on('error', (err) => {
-      finish({ status: 'failed', error: err.message });
-    });
-    worker.on('exit', (code) => {
-      finish({ status: 'failed', error: `guest exited with code ${code} before reporting` });
-    });
-    worker.on('message', (message: GuestToHost) => {
-      switch (message.type) {
-        case 'frontend-ready': {
-          const reply = connectBackend(message.grantRef, message.eventPort);
-          worker.postMessage(reply);
-          break;
-        }
-        case 'report':
-          finish({ status: 'ok', report: message.report });
-          break;
-        case 'failed':
-          finish({ status: 'failed', error: message.error });
-          break;
-      }
-    });
+  const limitMs = options.guestTimeoutMs ?? 60_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => {
+      resolve('timeout');
+    }, limitMs);
   });
-
-  function connectBackend(ref: number, port: number): HostToGuest {
-    const connected = connectFrontend(
-      xen,
-      domid,
-      { grantRef: ref, eventPort: port },
-      { topology, counters, logger },
-    );
-    if (!connected.ok) return { type: 'backend-failed', error: connected.error };
-    const chan = connected.channel;
-    channel = chan;
-    run.options.onGuestConnected?.({
-      name: run.domainName,
-      domid,
-      channelStats: () => chan.stats(),
-      kill: (reason) => {
-        killGuest(`killed by the host${reason === undefined ? '' : `: ${reason}`}`);
-      },
-    });
-    return { type: 'backend-connected', roots };
-  }
-
-  await worker.terminate();
-  channel?.disconnect();
-  for (const fn of attached) {
-    topology.release(fn.backend as PcibackDevice);
-    fn.backend?.resetDevice();
-    fn.backend?.config.resetForNextGuest();
-    interrupts.owners.unregister(fn.address);
-    fn.owner = undefined;
-  }
-  xen.destroyDomain(domid);
+  const first = await Promise.race([guest.outcome, timedOut]);
+  clearTimeout(timer);
+  if (first === 'timeout') await host.destroyGuest(domid, `no report within ${limitMs} ms`);
+  else await host.retireGuest(domid);
+  const outcome = await guest.outcome;
+  const connection = guest.finalConnection;
   return {
-    ...base,
+    name: guest.name,
+    domid,
+    program: guest.program,
+    devices: connection?.exported.map((d) => ({ real: d.real, guest: d.guest })) ?? [],
     ...outcome,
-    ...(channel === undefined ? {} : { channel: channel.stats() }),
-    events: { ...counters },
+    ...(connection?.channel == null ? {} : { channel: connection.channel }),
+    ...(connection === undefined ? {} : { events: { ...connection.events } }),
   };
 }

@@ -62,3 +62,10 @@ export {
   type AerFailureWatch,
   type WatchAerFailuresOptions,
 } from './aer-watch.js';
+export {
+  GUEST_READONLY_DIRS,
+  GUEST_WRITABLE_DIRS,
+  createDomainNodes,
+  destroyDomainNodes,
+  type DomainNodes,
+} from './domain.js';

@@ -3,6 +3,9 @@
 import type { Command } from 'commander';
 import { DEFAULT_MACHINE, loadMachineFile } from '../../daemon/machine-file.js';
 import { runSimMachine, type SimRunResult } from '../../daemon/sim-machine.js';
+import { startLiveSim, type LiveSim } from '../../daemon/sim-live.js';
+import type { Machine } from '../../daemon/machine-file.js';
+import { defaultXenstoredSocketPath } from './xenstored.js';
 import { printJson, printLines, UserError } from '../output.js';
 import { isPcibackError } from '../../errors.js';
 
@@ -10,6 +13,42 @@ interface SimFlags {
   readonly machine?: string;
   readonly json?: boolean;
   readonly opTimeoutMs?: string;
+  readonly keepRunning?: boolean;
+  readonly socket?: string;
+}
+
+/** `--keep-running`: serve the store, print what happens, stop on SIGINT/SIGTERM. */
+async function runLive(machine: Machine, flags: SimFlags, opTimeoutMs: number): Promise<void> {
+  let live: LiveSim;
+  try {
+    live = await startLiveSim(machine, {
+      socketPath: flags.socket ?? defaultXenstoredSocketPath(),
+      opTimeoutMs,
+      onLine: (line) => {
+        printLines([line]);
+      },
+    });
+  } catch (err) {
+    if (isPcibackError(err)) throw new UserError(err.message, { cause: err });
+    throw err;
+  }
+  printLines([
+    `pciback-ts simulated host (topology: ${live.host.topology}) is running`,
+    `xenstored socket: ${live.socketPath}`,
+    `  XENSTORED_PATH=${live.socketPath} xenstore-ls -f /local/domain/0/backend/pci`,
+    '  pciback list DOMAIN | pciback attach DOMAIN SPEC | pciback detach DOMAIN BDF',
+    'Ctrl-C stops it.',
+  ]);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await live.close();
 }
 
 function reportLines(result: SimRunResult): string[] {
@@ -64,6 +103,14 @@ export function registerSimCommand(program: Command): void {
     .option('--machine <file>', 'machine file (JSON); the built-in machine when omitted')
     .option('--json', 'print the run as a JSON document')
     .option('--op-timeout-ms <ms>', "pcifront's op timeout", '2000')
+    .option(
+      '--keep-running',
+      'keep the guests running and serve xenstore on a socket for attach/detach/list (Ctrl-C stops)',
+    )
+    .option(
+      '--socket <path>',
+      'with --keep-running: the xenstored socket (default: as pciback xenstored)',
+    )
     .action(async (flags: SimFlags) => {
       let machine = DEFAULT_MACHINE;
       try {
@@ -75,6 +122,10 @@ export function registerSimCommand(program: Command): void {
       const opTimeoutMs = Number(flags.opTimeoutMs ?? 2000);
       if (!(opTimeoutMs > 0))
         throw new UserError(`Invalid --op-timeout-ms "${flags.opTimeoutMs ?? ''}"`);
+      if (flags.keepRunning === true) {
+        await runLive(machine, flags, opTimeoutMs);
+        return;
+      }
       let result: SimRunResult;
       try {
         result = await runSimMachine(machine, { opTimeoutMs });

@@ -1,19 +1,29 @@
 // SPDX-License-Identifier: MIT
 /**
  * Worker entry of a simulated guest (not a test file: Node 20 workers load it from
- * dist/). It plays a PV guest kernel with pcifront: builds its hypercall interface from
- * the shared buffers it was given, creates the frontend (grant + unbound port), hands
- * both to the host's control plane, waits for the backend to connect, then runs its
- * program and posts the report.
+ * dist/). It plays a PV guest kernel with pcifront: it reaches xenstore through its ring
+ * page (start_info's store page and port), lets pcifront's XenBus driver publish the
+ * shared page and event channel, scans the roots once the backend is Connected, runs its
+ * program, and with `stayAlive` keeps following hot attach and detach (each rescan is
+ * reported to the host) until told to stop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { domId, evtchnPort, type EvtchnPort } from '../../types.js';
+import { domId, evtchnPort, type EvtchnPort, type Logger } from '../../types.js';
 import { SimGuestHypercalls } from '../xen/guest-hypercalls.js';
 import { isSimGuestInit } from '../xen/guest-init.js';
-import { Pcifront } from '../../../pcifront/pcifront.js';
+import { createGuestXenstoreTransport } from '../xen/guest-xenstore.js';
+import { XsClient } from '../../../xenstore/client/index.js';
+import {
+  Pcifront,
+  PcifrontXenbus,
+  diffEnumerations,
+  enumerate,
+  formatGuestAddress,
+  type EnumerationResult,
+  type GuestPciRoot,
+} from '../../../pcifront/index.js';
 import { GUEST_PROGRAMS, isGuestProgramName } from '../../../pcifront/programs/index.js';
-import type { GuestPciRoot } from '../../../pcifront/enumerate.js';
-import type { GuestToHost, GuestWorkerData, HostToGuest } from './messages.js';
+import type { GuestDeviceLine, GuestToHost, GuestWorkerData, HostToGuest } from './messages.js';
 
 function waitInterruptsWith(hv: SimGuestHypercalls) {
   return (ports: readonly EvtchnPort[], count: number, timeoutMs: number): number[] => {
@@ -29,6 +39,28 @@ function waitInterruptsWith(hv: SimGuestHypercalls) {
   };
 }
 
+function deviceLines(scan: EnumerationResult): GuestDeviceLine[] {
+  return scan.devices.map((d) => ({
+    address: formatGuestAddress(d),
+    ids: `${d.vendorId.toString(16).padStart(4, '0')}:${d.deviceId.toString(16).padStart(4, '0')}`,
+    classCode: d.classCode,
+  }));
+}
+
+function rootText(r: GuestPciRoot): string {
+  return `${r.domain.toString(16).padStart(4, '0')}:${r.bus.toString(16).padStart(2, '0')}`;
+}
+
+/** The guest kernel's console: warnings and errors go to the host as lines. */
+function consoleLogger(lines: string[]): Logger {
+  const line =
+    (level: string) =>
+    (obj: object, msg?: string): void => {
+      lines.push(`[${level}] ${msg ?? ''} ${JSON.stringify(obj)}`.trim());
+    };
+  return { debug: () => undefined, info: line('info'), warn: line('warn'), error: line('error') };
+}
+
 async function run(): Promise<void> {
   const port = parentPort;
   const data = workerData as GuestWorkerData;
@@ -41,22 +73,82 @@ async function run(): Promise<void> {
     return;
   }
   const hv = new SimGuestHypercalls(data.xen);
-  const front = Pcifront.create(hv, {
-    backendDomid: domId(data.backendDomid),
-    opTimeoutMs: data.opTimeoutMs,
+  const xs = new XsClient(createGuestXenstoreTransport(hv, data.xen), { timeoutMs: 10_000 });
+  const backendDomid = domId(data.backendDomid);
+  const front = Pcifront.create(hv, { backendDomid, opTimeoutMs: data.opTimeoutMs });
+  const kernelLines: string[] = [];
+  let scan: EnumerationResult | undefined;
+  let connectedRoots: ((roots: readonly GuestPciRoot[]) => void) | undefined;
+  const connected = new Promise<readonly GuestPciRoot[]>((resolve) => {
+    connectedRoots = resolve;
   });
-  const connected = new Promise<HostToGuest>((resolve) => {
-    port.once('message', (message: HostToGuest) => {
-      resolve(message);
+  const bus = new PcifrontXenbus(xs, {
+    domid: hv.domid,
+    endpoints: { grantRef: front.grantRef, eventPort: front.eventPort, backendDomid },
+    logger: consoleLogger(kernelLines),
+    kernel: {
+      connect: (roots) => {
+        scan = enumerate(front, { roots });
+        post({ type: 'connected', roots: roots.map(rootText), devices: deviceLines(scan) });
+        connectedRoots?.(roots);
+      },
+      removeDevice: (vdev) => {
+        post({ type: 'device-removed', address: vdev.toString() });
+      },
+      rescan: (roots) => {
+        const next = enumerate(front, { roots });
+        const diff = diffEnumerations(scan ?? { devices: [] }, next);
+        scan = next;
+        post({
+          type: 'rescanned',
+          added: diff.added,
+          removed: diff.removed,
+          devices: deviceLines(next),
+        });
+      },
+      closed: () => {
+        post({ type: 'closed' });
+      },
+    },
+  });
+
+  const stop = new Promise<void>((resolve) => {
+    // `stop` is the only message the host sends.
+    port.on('message', (_message: HostToGuest) => {
+      resolve();
     });
   });
-  post({ type: 'frontend-ready', grantRef: front.grantRef, eventPort: front.eventPort });
-  const answer = await connected;
-  if (answer.type === 'backend-failed') {
-    post({ type: 'failed', error: answer.error });
+  const shutdown = async (): Promise<void> => {
+    await bus.close();
+    xs.close();
+  };
+
+  if (!(await bus.probe())) {
+    post({ type: 'failed', error: 'pcifront did not probe: its xenstore state is not 1' });
+    await shutdown();
     return;
   }
-  const roots: GuestPciRoot[] = answer.roots.map(([domain, bus]) => ({ domain, bus }));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const roots = await Promise.race([
+    connected,
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => {
+        resolve(undefined);
+      }, data.connectTimeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (roots === undefined) {
+    const why =
+      bus.fatalError?.message ?? `backend not Connected within ${data.connectTimeoutMs} ms`;
+    post({
+      type: 'failed',
+      error: `${why}${kernelLines.length > 0 ? `; ${kernelLines.join('; ')}` : ''}`,
+    });
+    await shutdown();
+    return;
+  }
+
   const lines: string[] = [];
   const report = await GUEST_PROGRAMS[data.program]({
     front,
@@ -70,6 +162,8 @@ async function run(): Promise<void> {
     waitInterrupts: waitInterruptsWith(hv),
   });
   post({ type: 'report', report });
+  if (data.stayAlive) await stop;
+  await shutdown();
 }
 
 run().catch((err: unknown) => {

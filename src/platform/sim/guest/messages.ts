@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MIT
-/** What a simulated guest's worker and the simulated host say to each other. */
+/**
+ * What a simulated guest's worker and the simulated host say to each other. The
+ * control plane itself goes through xenstore (the guest's ring); these messages only
+ * carry what a console would show, so the host can report and tests can wait on it.
+ */
 import type { SimGuestInit } from '../xen/guest-init.js';
 
 /** `workerData` of a guest worker. */
@@ -11,19 +15,42 @@ export interface GuestWorkerData {
   readonly backendDomid: number;
   /** pcifront's op timeout (the original's 2 s). */
   readonly opTimeoutMs: number;
+  /** How long to wait for the backend to be Connected before giving up. */
+  readonly connectTimeoutMs: number;
+  /**
+   * Keep running after the program has reported, following hot attach and detach, until
+   * the host says `stop` (or destroys the domain).
+   */
+  readonly stayAlive: boolean;
+}
+
+/** One function as the guest lists it after a scan. */
+export interface GuestDeviceLine {
+  /** Guest address, `DDDD:BB:SS.F`. */
+  readonly address: string;
+  /** `vvvv:dddd`. */
+  readonly ids: string;
+  readonly classCode: number;
 }
 
 /** Guest -> host. */
 export type GuestToHost =
-  | { readonly type: 'frontend-ready'; readonly grantRef: number; readonly eventPort: number }
+  | {
+      readonly type: 'connected';
+      /** `root-N` values as `DDDD:BB`. */
+      readonly roots: readonly string[];
+      readonly devices: readonly GuestDeviceLine[];
+    }
+  | {
+      readonly type: 'rescanned';
+      readonly added: readonly string[];
+      readonly removed: readonly string[];
+      readonly devices: readonly GuestDeviceLine[];
+    }
+  | { readonly type: 'device-removed'; readonly address: string }
+  | { readonly type: 'closed' }
   | { readonly type: 'report'; readonly report: unknown }
   | { readonly type: 'failed'; readonly error: string };
 
 /** Host -> guest. */
-export type HostToGuest =
-  | {
-      readonly type: 'backend-connected';
-      /** `root-N` values: `[domain, bus]` pairs. */
-      readonly roots: readonly (readonly [number, number])[];
-    }
-  | { readonly type: 'backend-failed'; readonly error: string };
+export type HostToGuest = { readonly type: 'stop' };

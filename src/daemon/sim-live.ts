@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+/**
+ * `pciback sim --keep-running`: the simulated host stays up with its guests running and
+ * its store on a Unix socket, so a toolstack (`pciback attach|detach|list`, Debian's
+ * xenstore tools, pyxs) can hot-plug devices while the guests follow through XenBus.
+ * What the guests' consoles show is reported line by line as it happens.
+ */
+import { SILENT_LOGGER, type Logger } from '../platform/types.js';
+import { domainSpecs, type Machine } from './machine-file.js';
+import { SimHost, type SimGuest } from './sim-host.js';
+import type { GuestToHost } from '../platform/sim/guest/messages.js';
+
+/** Options of {@link startLiveSim}. */
+export interface LiveSimOptions {
+  /** Where to serve the store. */
+  readonly socketPath: string;
+  readonly opTimeoutMs?: number;
+  readonly logger?: Logger;
+  /** One line per event worth showing (guest connected, rescan, report, end). */
+  readonly onLine: (line: string) => void;
+}
+
+/** A running live simulator. */
+export interface LiveSim {
+  readonly host: SimHost;
+  readonly socketPath: string;
+  /** Stop every guest and the host. */
+  close(): Promise<void>;
+}
+
+function describe(guest: SimGuest, message: GuestToHost): string | undefined {
+  const who = `${guest.name} (domid ${guest.domid})`;
+  switch (message.type) {
+    case 'connected':
+      return `${who}: connected, roots ${message.roots.join(' ')}, ${message.devices.length} function(s): ${message.devices.map((d) => `${d.address} [${d.ids}]`).join(', ')}`;
+    case 'rescanned': {
+      const change = [...message.added.map((a) => `+${a}`), ...message.removed.map((a) => `-${a}`)];
+      return `${who}: rescanned, ${change.length === 0 ? 'no change' : change.join(' ')}; now ${message.devices.length} function(s)`;
+    }
+    case 'device-removed':
+      return `${who}: removing ${message.address}`;
+    case 'closed':
+      return `${who}: backend gone, root buses removed`;
+    case 'report': {
+      const report = message.report as { summary?: string } | undefined;
+      return `${who}: ${guest.program}: ${report?.summary ?? 'reported'}`;
+    }
+    case 'failed':
+      return `${who}: failed: ${message.error.split('\n')[0] ?? ''}`;
+  }
+}
+
+/** Boot the machine with every guest staying alive, and serve the store. */
+export async function startLiveSim(machine: Machine, options: LiveSimOptions): Promise<LiveSim> {
+  const host = await SimHost.start(machine, {
+    logger: options.logger ?? SILENT_LOGGER,
+    ...(options.opTimeoutMs === undefined ? {} : { opTimeoutMs: options.opTimeoutMs }),
+  });
+  try {
+    const socket = await host.serveSocket(options.socketPath);
+    for (const domain of machine.domains) {
+      const guest = await host.createGuest({
+        name: domain.name,
+        program: domain.program,
+        memoryPages: domain.memoryPages,
+        pci: domainSpecs(domain),
+        stayAlive: true,
+      });
+      guest.onMessage((message) => {
+        const line = describe(guest, message);
+        if (line !== undefined) options.onLine(line);
+      });
+      void guest.outcome.then((outcome) => {
+        if (outcome.status === 'killed') {
+          options.onLine(`${guest.name} (domid ${guest.domid}): ${outcome.error ?? 'destroyed'}`);
+        }
+      });
+    }
+    return {
+      host,
+      socketPath: socket.path,
+      close: () => host.close(),
+    };
+  } catch (err) {
+    await host.close();
+    throw err;
+  }
+}
