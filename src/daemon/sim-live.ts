@@ -43,7 +43,7 @@ function describe(guest: SimGuest, message: GuestToHost): string | undefined {
       return `${who}: backend gone, root buses removed`;
     case 'report': {
       const report = message.report as { summary?: string } | undefined;
-      return `${who}: ${guest.program}: ${report?.summary ?? 'reported'}`;
+      return `${who}: ${report?.summary ?? `${guest.program} reported`}`;
     }
     case 'failed':
       return `${who}: failed: ${message.error.split('\n')[0] ?? ''}`;

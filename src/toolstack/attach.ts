@@ -75,6 +75,12 @@ export interface AttachPciOptions {
   readonly timeoutMs?: number;
   /** EAGAIN retries of the transaction (default: the client's). */
   readonly maxRetries?: number;
+  /**
+   * After a hot add, wait until pciback has exported the device (`state-N` = 3, backend
+   * Connected again) and fail with pciback's own error text when it refused it (backend
+   * Closing, `error/.../error`). Beyond libxl, which returns without knowing; default false.
+   */
+  readonly confirm?: boolean;
 }
 
 /** What {@link attachPci} did. */
@@ -240,50 +246,33 @@ export async function waitForBackendState(
   timeoutMs: number = PCI_BACKEND_WAIT_MS,
 ): Promise<void> {
   const path = `${backendPath}/state`;
-  const token = `pciback-ts-wait-${++waitCounter}`;
-  await new Promise<void>((resolve, reject) => {
-    let done = false;
-    let last = '';
-    const finish = (error?: PcibackError): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      client.unwatch(path, token).catch(() => undefined);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    const timer = setTimeout(() => {
-      finish(
-        pciError(
-          'PCI_BACKEND_TIMEOUT',
-          `Cannot use PCI backend "${backendPath}": its state stayed "${last}", not ${want}, for ${timeoutMs} ms`,
-        ),
-      );
-    }, timeoutMs);
-    const check = async (): Promise<void> => {
-      const value = await readOptional(client, path);
+  let last = '';
+  await waitUntil(
+    client,
+    path,
+    async () => {
+      let value: string | undefined;
+      try {
+        value = await readOptional(client, path);
+      } catch (e) {
+        throw pciError('PCI_BACKEND_READ', `Cannot read "${path}"`, e);
+      }
       if (value === undefined) {
-        finish(
-          pciError(
-            'PCI_BACKEND_MISSING',
-            `Cannot use PCI backend "${backendPath}": it does not exist`,
-          ),
+        throw pciError(
+          'PCI_BACKEND_MISSING',
+          `Cannot use PCI backend "${backendPath}": it does not exist`,
         );
-        return;
       }
       last = value;
-      if (parseCount(value) === want) finish();
-    };
-    client
-      .watch(path, token, () => {
-        check().catch((e: unknown) => {
-          finish(pciError('PCI_BACKEND_READ', `Cannot read "${path}"`, e));
-        });
-      })
-      .catch((e: unknown) => {
-        finish(pciError('PCI_BACKEND_READ', `Cannot watch "${path}"`, e));
-      });
-  });
+      return parseCount(value) === want;
+    },
+    timeoutMs,
+    () =>
+      pciError(
+        'PCI_BACKEND_TIMEOUT',
+        `Cannot use PCI backend "${backendPath}": its state stayed "${last}", not ${want}, for ${timeoutMs} ms`,
+      ),
+  );
 }
 let waitCounter = 0;
 
@@ -344,7 +333,7 @@ export async function attachPci(
   }
 
   const txOptions = options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries };
-  return client.transaction(async (tx) => {
+  const result = await client.transaction(async (tx) => {
     const owner = await readOptional(tx, `${libxlPciPath(address)}/domid`);
     if (owner !== undefined && owner !== String(domid)) {
       throw pciError(
@@ -396,6 +385,87 @@ export async function attachPci(
     await tx.write(`${libxlPciPath(address)}/domid`, String(domid));
     return { index, address, hotplug: numText !== undefined };
   }, txOptions);
+  if (options.confirm === true && result.hotplug && !starting) {
+    await waitForExport(
+      client,
+      { domid, backendDomid, index: result.index, bdfText },
+      options.timeoutMs,
+    );
+  }
+  return result;
+}
+
+/**
+ * Wait for pciback to settle after a hot add: Connected with `state-<index>` = 3 is
+ * success; Closing or Closed is its refusal, reported with the text it wrote to
+ * `/local/domain/<be>/error/backend/pci/<domid>/0/error`.
+ */
+async function waitForExport(
+  client: XsClient,
+  target: { domid: number; backendDomid: number; index: number; bdfText: string },
+  timeoutMs: number = PCI_BACKEND_WAIT_MS,
+): Promise<void> {
+  const be = pciBackendPath(target.domid, target.backendDomid);
+  const errorNode = `/local/domain/${target.backendDomid}/error/backend/pci/${target.domid}/0/error`;
+  const settled = async (): Promise<boolean> => {
+    const state = parseCount((await readOptional(client, `${be}/state`)) ?? '');
+    if (state === XENBUS_STATE.Connected) {
+      return (await readOptional(client, `${be}/state-${target.index}`)) === '3';
+    }
+    if (state === XENBUS_STATE.Closing || state === XENBUS_STATE.Closed) {
+      const why = (await readOptional(client, errorNode)) ?? `its state is ${state}`;
+      throw pciError(
+        'PCI_BACKEND_REFUSED',
+        `Cannot attach PCI device "${target.bdfText}" to domain ${target.domid}: pciback refused it: ${why}`,
+      );
+    }
+    return false;
+  };
+  await waitUntil(client, be, settled, timeoutMs, () =>
+    pciError(
+      'PCI_BACKEND_TIMEOUT',
+      `Cannot confirm PCI device "${target.bdfText}" on domain ${target.domid}: pciback did not export it within ${timeoutMs} ms`,
+    ),
+  );
+}
+
+/** Re-check `settled` on every change under `path` until it says true, throws, or time runs out. */
+async function waitUntil(
+  client: XsClient,
+  path: string,
+  settled: () => Promise<boolean>,
+  timeoutMs: number,
+  timeoutError: () => PcibackError,
+): Promise<void> {
+  const token = `pciback-ts-wait-${++waitCounter}`;
+  await new Promise<void>((resolve, reject) => {
+    let done = false;
+    const finish = (error?: unknown): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      client.unwatch(path, token).catch(() => undefined);
+      if (error === undefined) resolve();
+      else reject(error instanceof Error ? error : new Error('Cannot wait for the backend'));
+    };
+    const timer = setTimeout(() => {
+      finish(timeoutError());
+    }, timeoutMs);
+    client
+      .watch(path, token, () => {
+        settled().then(
+          (ok) => {
+            if (ok) finish();
+          },
+          (e: unknown) => {
+            finish(e);
+          },
+        );
+      })
+      .catch((e: unknown) => {
+        finish(pciError('PCI_BACKEND_READ', `Cannot watch "${path}"`, e));
+      });
+  });
 }
 
 /** libxl's `libxl__xs_path_cleanup`: remove `path`, then its parents while empty. */
@@ -510,6 +580,19 @@ function parseOpts(
 }
 
 /**
+ * The slot pciback chose (`vdev-N` = `DDDD:BB:SS.FF`) as a devfn, 0 when absent or not in
+ * that form. libxl shows 0 without `vdevfn-N`; showing where the guest really sees the
+ * device is more useful and reads the same for devices that did ask for a slot.
+ */
+function vdevfnOfVdev(text: string | undefined): number {
+  const m = /^[0-9a-f]{4}:[0-9a-f]{2}:([0-9a-f]{2})\.([0-9a-f]{1,2})$/i.exec(text ?? '');
+  if (m === null) return 0;
+  const slot = Number.parseInt(m[1] ?? '', 16);
+  const fn = Number.parseInt(m[2] ?? '', 16);
+  return slot < 32 && fn < 8 ? (slot << 3) | fn : 0;
+}
+
+/**
  * The devices of domain `domid`, rebuilt from its backend directory as libxl's
  * `libxl_device_pci_list` does (`num_devs`, `dev-i`, `vdevfn-i`, `name-i`, `opts-i`).
  * An index whose `dev-i` does not parse is skipped. No backend: `[]`.
@@ -527,7 +610,10 @@ export async function listPci(
     const address = parseDev(await readOptional(client, `${be}/dev-${i}`));
     if (address === null) continue;
     const vdevfnText = await readOptional(client, `${be}/vdevfn-${i}`);
-    const vdevfn = vdevfnText === undefined ? 0 : Number.parseInt(vdevfnText, 16) & 0xff;
+    const vdevfn =
+      vdevfnText === undefined
+        ? vdevfnOfVdev(await readOptional(client, `${be}/vdev-${i}`))
+        : Number.parseInt(vdevfnText, 16) & 0xff;
     const name = (await readOptional(client, `${be}/name-${i}`)) ?? null;
     const opts = parseOpts(await readOptional(client, `${be}/opts-${i}`));
     rows.push({ index: i, address, vdevfn: Number.isNaN(vdevfn) ? 0 : vdevfn, name, ...opts });

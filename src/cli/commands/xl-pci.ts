@@ -95,7 +95,13 @@ export const registerXlPciCommands: RegisterCommand = (program) => {
     const timeoutMs = parseTimeout(flags.timeoutMs);
     await withXenstore(flags, async (client) => {
       const guest = await resolveDomain(client, domain);
-      await attachPci(client, { domid: guest.domid, domainName: guest.name, spec, timeoutMs });
+      await attachPci(client, {
+        domid: guest.domid,
+        domainName: guest.name,
+        spec,
+        timeoutMs,
+        confirm: true,
+      });
     });
   });
 

@@ -61,6 +61,23 @@ function consoleLogger(lines: string[]): Logger {
   return { debug: () => undefined, info: line('info'), warn: line('warn'), error: line('error') };
 }
 
+/** Resolve once `path` reads `value` (checked on every change, starting now). */
+async function waitForValue(xs: XsClient, path: string, value: string): Promise<void> {
+  const token = 'pcifront-device-appears';
+  await new Promise<void>((resolve) => {
+    void xs.watch(path, token, () => {
+      xs.readString(path).then(
+        (text) => {
+          if (text !== value) return;
+          void xs.unwatch(path, token).catch(() => undefined);
+          resolve();
+        },
+        () => undefined,
+      );
+    });
+  });
+}
+
 async function run(): Promise<void> {
   const port = parentPort;
   const data = workerData as GuestWorkerData;
@@ -82,35 +99,37 @@ async function run(): Promise<void> {
   const connected = new Promise<readonly GuestPciRoot[]>((resolve) => {
     connectedRoots = resolve;
   });
-  const bus = new PcifrontXenbus(xs, {
-    domid: hv.domid,
-    endpoints: { grantRef: front.grantRef, eventPort: front.eventPort, backendDomid },
-    logger: consoleLogger(kernelLines),
-    kernel: {
-      connect: (roots) => {
-        scan = enumerate(front, { roots });
-        post({ type: 'connected', roots: roots.map(rootText), devices: deviceLines(scan) });
-        connectedRoots?.(roots);
+  const makeBus = (): PcifrontXenbus =>
+    new PcifrontXenbus(xs, {
+      domid: hv.domid,
+      endpoints: { grantRef: front.grantRef, eventPort: front.eventPort, backendDomid },
+      logger: consoleLogger(kernelLines),
+      kernel: {
+        connect: (roots) => {
+          scan = enumerate(front, { roots });
+          post({ type: 'connected', roots: roots.map(rootText), devices: deviceLines(scan) });
+          connectedRoots?.(roots);
+        },
+        removeDevice: (vdev) => {
+          post({ type: 'device-removed', address: vdev.toString() });
+        },
+        rescan: (roots) => {
+          const next = enumerate(front, { roots });
+          const diff = diffEnumerations(scan ?? { devices: [] }, next);
+          scan = next;
+          post({
+            type: 'rescanned',
+            added: diff.added,
+            removed: diff.removed,
+            devices: deviceLines(next),
+          });
+        },
+        closed: () => {
+          post({ type: 'closed' });
+        },
       },
-      removeDevice: (vdev) => {
-        post({ type: 'device-removed', address: vdev.toString() });
-      },
-      rescan: (roots) => {
-        const next = enumerate(front, { roots });
-        const diff = diffEnumerations(scan ?? { devices: [] }, next);
-        scan = next;
-        post({
-          type: 'rescanned',
-          added: diff.added,
-          removed: diff.removed,
-          devices: deviceLines(next),
-        });
-      },
-      closed: () => {
-        post({ type: 'closed' });
-      },
-    },
-  });
+    });
+  let bus = makeBus();
 
   const stop = new Promise<void>((resolve) => {
     // `stop` is the only message the host sends.
@@ -123,10 +142,24 @@ async function run(): Promise<void> {
     xs.close();
   };
 
+  // A guest booted without PCI devices probes pcifront when the toolstack later creates
+  // `device/pci/0` (the xenbus core's watch on `device`).
   if (!(await bus.probe())) {
-    post({ type: 'failed', error: 'pcifront did not probe: its xenstore state is not 1' });
-    await shutdown();
-    return;
+    if (!data.stayAlive) {
+      post({ type: 'failed', error: 'no PCI device is attached to this guest' });
+      await shutdown();
+      return;
+    }
+    // Booted without PCI devices: the xenbus core creates (and probes) a new device once
+    // the toolstack's `device/pci/0` appears with state 1.
+    await waitForValue(xs, `${bus.nodename}/state`, '1');
+    await bus.close();
+    bus = makeBus();
+    if (!(await bus.probe())) {
+      post({ type: 'failed', error: 'pcifront did not probe the device the toolstack added' });
+      await shutdown();
+      return;
+    }
   }
   let timer: ReturnType<typeof setTimeout> | undefined;
   const roots = await Promise.race([
