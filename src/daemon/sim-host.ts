@@ -139,6 +139,8 @@ export class SimGuest {
   #reported = false;
   /** The backend's last view of the connection, taken just before the domain went. */
   finalConnection: PcibackXenbusDeviceStats | undefined;
+  /** Why the domain was destroyed (set when it was). */
+  destroyedBecause: string | undefined;
 
   constructor(name: string, domid: DomId, program: string, worker: Worker) {
     this.name = name;
@@ -314,6 +316,7 @@ export class SimHost {
   #aerWatch: AerFailureWatch | undefined;
   #socket: XsUnixSocketServer | undefined;
   #closed = false;
+  #onDestroyed: ((guest: SimGuest) => void) | undefined;
 
   private constructor(machine: Machine, options: SimHostOptions) {
     this.#options = options;
@@ -372,17 +375,18 @@ export class SimHost {
       await host.backend.start();
       host.#aerWatch = await watchAerFailures(host.#toolstack, {
         logger: host.#logger,
-        destroyDomain: async (domid, reason) => {
-          const guest = host.#guests.get(domid);
-          if (guest !== undefined) guest.finish({ status: 'killed', error: reason });
-          await host.destroyGuest(domid);
-        },
+        destroyDomain: (domid, reason) => host.destroyGuest(domid, reason),
       });
       return host;
     } catch (err) {
       await host.close();
       throw err;
     }
+  }
+
+  /** Call `listener` whenever a guest is destroyed (by the toolstack, a test or `close`). */
+  onGuestDestroyed(listener: (guest: SimGuest) => void): void {
+    this.#onDestroyed = listener;
   }
 
   /** Every running guest. */
@@ -486,7 +490,13 @@ export class SimHost {
     if (guest === undefined) return;
     this.#guests.delete(domid);
     guest.finalConnection = this.connectionStats(domid);
-    guest.finish({ status: 'killed', error: reason ?? 'destroyed by the host' });
+    guest.destroyedBecause = reason ?? 'destroyed by the host';
+    guest.finish({ status: 'killed', error: guest.destroyedBecause });
+    this.#logger.info(
+      { domid, name: guest.name, reason: guest.destroyedBecause },
+      'Guest destroyed',
+    );
+    this.#onDestroyed?.(guest);
     await guest.terminate();
     await destroyDomainNodes(this.#toolstack, domid);
     await this.backend.whenIdle();

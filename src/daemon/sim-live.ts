@@ -58,6 +58,11 @@ export async function startLiveSim(machine: Machine, options: LiveSimOptions): P
   });
   try {
     const socket = await host.serveSocket(options.socketPath);
+    host.onGuestDestroyed((guest) => {
+      options.onLine(
+        `${guest.name} (domid ${guest.domid}): destroyed: ${guest.destroyedBecause ?? 'by the host'}`,
+      );
+    });
     for (const domain of machine.domains) {
       const guest = await host.createGuest({
         name: domain.name,
@@ -69,11 +74,6 @@ export async function startLiveSim(machine: Machine, options: LiveSimOptions): P
       guest.onMessage((message) => {
         const line = describe(guest, message);
         if (line !== undefined) options.onLine(line);
-      });
-      void guest.outcome.then((outcome) => {
-        if (outcome.status === 'killed') {
-          options.onLine(`${guest.name} (domid ${guest.domid}): ${outcome.error ?? 'destroyed'}`);
-        }
       });
     }
     return {

@@ -120,3 +120,58 @@ test(
     }
   },
 );
+
+test(
+  'aerState = aerfail written by pciback makes the toolstack destroy that guest and say why',
+  { timeout: 60_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sim-aerfail-'));
+    const lines: string[] = [];
+    const live = await startLiveSim(
+      simMachine([
+        { name: 'victim', pci: ['0000:01:00.0'], program: 'enumerate' },
+        { name: 'bystander', pci: ['0000:02:00.0'], program: 'enumerate' },
+      ]),
+      { socketPath: join(dir, 'xs.sock'), onLine: (l) => lines.push(l) },
+    );
+    try {
+      const victim = live.host.guest('victim');
+      const bystander = live.host.guest('bystander');
+      assert.ok(victim !== undefined && bystander !== undefined);
+      await Promise.all([connected(victim), connected(bystander)]);
+      // What pciback's kill_domain_by_device writes (spec §6.6), at its hard-coded path.
+      const { stdout } = await execFileAsync(
+        'xenstore-write',
+        [`/local/domain/0/backend/pci/${victim.domid}/0/aerState`, 'aerfail'],
+        { env: { ...process.env, XENSTORED_PATH: live.socketPath } },
+      );
+      assert.equal(stdout, '');
+      await waitUntil(() => live.host.guest('victim') === undefined, 10_000);
+      assert.match(victim.destroyedBecause ?? '', /aerState.*aerfail/);
+      assert.ok(
+        lines.some((l) => /^victim \(domid \d+\): destroyed: .*aerfail/.test(l)),
+        lines.join('\n'),
+      );
+      assert.equal(
+        live.host.deviceResults().find((d) => d.address === '0000:01:00.0')?.owner,
+        null,
+      );
+      assert.ok(live.host.guest('bystander') !== undefined, 'the other guest is untouched');
+      assert.equal(
+        (await cli(live.socketPath, 'list', 'bystander')).out,
+        'Vdev Device\n00.0 0000:02:00.0\n',
+      );
+    } finally {
+      await live.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
