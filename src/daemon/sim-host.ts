@@ -317,6 +317,7 @@ export class SimHost {
   #socket: XsUnixSocketServer | undefined;
   #closed = false;
   #onDestroyed: ((guest: SimGuest) => void) | undefined;
+  readonly #destroying = new Map<number, Promise<void>>();
 
   private constructor(machine: Machine, options: SimHostOptions) {
     this.#options = options;
@@ -488,19 +489,29 @@ export class SimHost {
   async destroyGuest(domid: number, reason?: string): Promise<void> {
     const guest = this.#guests.get(domid);
     if (guest === undefined) return;
-    this.#guests.delete(domid);
+    let pending = this.#destroying.get(domid);
+    if (pending === undefined) {
+      pending = this.#destroy(guest, reason ?? 'destroyed by the host').finally(() => {
+        this.#destroying.delete(domid);
+        this.#guests.delete(domid);
+      });
+      this.#destroying.set(domid, pending);
+    }
+    await pending;
+  }
+
+  /** The guest stays listed until its domain is gone and its devices are back in the pool. */
+  async #destroy(guest: SimGuest, reason: string): Promise<void> {
+    const { domid } = guest;
     guest.finalConnection = this.connectionStats(domid);
-    guest.destroyedBecause = reason ?? 'destroyed by the host';
-    guest.finish({ status: 'killed', error: guest.destroyedBecause });
-    this.#logger.info(
-      { domid, name: guest.name, reason: guest.destroyedBecause },
-      'Guest destroyed',
-    );
-    this.#onDestroyed?.(guest);
+    guest.destroyedBecause = reason;
+    guest.finish({ status: 'killed', error: reason });
+    this.#logger.info({ domid, name: guest.name, reason }, 'Guest destroyed');
     await guest.terminate();
     await destroyDomainNodes(this.#toolstack, domid);
     await this.backend.whenIdle();
-    this.xen.destroyDomain(domid as DomId);
+    this.xen.destroyDomain(domid);
+    this.#onDestroyed?.(guest);
   }
 
   /**
