@@ -531,6 +531,13 @@ export class SimHost {
     return this.#socket;
   }
 
+  /** A function of the machine: its PCI core view, and pciback's device when seized. */
+  hostFunction(
+    address: PciAddress,
+  ): { readonly host: SimHostPciDevice; readonly backend?: PcibackDevice } | undefined {
+    return this.#functions.get(address.key);
+  }
+
   /** The machine's functions and what the backend counted. */
   deviceResults(): DeviceResult[] {
     return [...this.#functions.values()].map((fn) => ({
