@@ -94,17 +94,7 @@ function messages(logger: RecordingLogger, level: 'warn' | 'error'): string[] {
   return logger.at(level).map((r) => r.msg ?? '');
 }
 
-/** How the daemon learns that domain 5 exists before the toolstack sets its permissions. */
-interface DaemonTraits {
-  /**
-   * True for `pciback xenstored`: run alone it has no hypervisor to ask (C and O ask
-   * run-xenstored.sh's fake one, given the domids), so the domain is introduced first
-   * and createDomainNodes' INTRODUCE is a re-introduction.
-   */
-  readonly introduceBeforeCreate: boolean;
-}
-
-async function controlPlaneScenario(xsd: XenstoredHandle, traits: DaemonTraits): Promise<void> {
+async function controlPlaneScenario(xsd: XenstoredHandle): Promise<void> {
   const logger = recordingLogger();
   const feLogger = recordingLogger();
   const { pool, owners, devices } = seizedPool(SEIZED, logger);
@@ -167,7 +157,8 @@ async function controlPlaneScenario(xsd: XenstoredHandle, traits: DaemonTraits):
     await backend.start();
 
     // Domain creation as libxl does it.
-    if (traits.introduceBeforeCreate) await xl.introduce(D, STORE);
+    // Every daemon knows domain 5 exists before INTRODUCE (C and O from run-xenstored.sh's
+    // fake hypervisor, ours from --domains), so libxl's order works unchanged.
     await createDomainNodes(xl, { domid: D, name: 'guest', store: STORE });
     assert.equal(await xl.isDomainIntroduced(D), true);
     assert.equal(await xl.readString(`/local/domain/${D}/name`), 'guest');
@@ -389,9 +380,9 @@ test(
   'toolstack, pciback XenBus and pcifront XenBus attach and detach end to end through pciback xenstored',
   { timeout: 20_000 },
   async () => {
-    const xsd = await startOurXenstored();
+    const xsd = await startOurXenstored([0, D]);
     try {
-      await controlPlaneScenario(xsd, { introduceBeforeCreate: true });
+      await controlPlaneScenario(xsd);
     } finally {
       await xsd.stop();
     }
@@ -405,7 +396,7 @@ test(
     // Domain 5 must exist for the fake hypervisor, or INTRODUCE and its perms fail.
     const xsd = await startRealXenstored('c', [0, D]);
     try {
-      await controlPlaneScenario(xsd, { introduceBeforeCreate: false });
+      await controlPlaneScenario(xsd);
     } finally {
       await xsd.stop();
     }
@@ -418,7 +409,7 @@ test(
   async () => {
     const xsd = await startRealXenstored('o', [0, D]);
     try {
-      await controlPlaneScenario(xsd, { introduceBeforeCreate: false });
+      await controlPlaneScenario(xsd);
     } finally {
       await xsd.stop();
     }

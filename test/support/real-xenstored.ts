@@ -214,12 +214,15 @@ export async function startRealXenstored(
  *
  * @throws {Error} when the daemon does not report listening within 10 s.
  */
-export async function startOurXenstored(): Promise<XenstoredHandle> {
+export async function startOurXenstored(domids: readonly number[] = []): Promise<XenstoredHandle> {
   installExitHook();
   const work = mkdtempSync(join(tmpdir(), 'pciback-ourxsd-'));
   liveWorkDirs.add(work);
   const socketPath = join(work, 'socket');
-  const child = spawn(process.execPath, [CLI_PATH, 'xenstored', '--socket', socketPath], {
+  const domains = domids.filter((d) => d !== 0);
+  const args = [CLI_PATH, 'xenstored', '--socket', socketPath];
+  if (domains.length > 0) args.push('--domains', domains.join(','));
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   liveChildren.add(child);

@@ -7,12 +7,37 @@
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { serveXenstoreUnixSocket } from '../../xenstore/transport/unix-socket.js';
-import { printLines } from '../output.js';
+import { printLines, UserError } from '../output.js';
+import { XsServer } from '../../xenstore/server/index.js';
+import { XenStore } from '../../xenstore/store/index.js';
 import type { RegisterCommand } from './index.js';
 
 interface XenstoredFlags {
   readonly socket?: string;
   readonly verbose?: boolean;
+  readonly domains?: string;
+}
+
+/**
+ * `--domains 1,5,7-9`: the guest domains the daemon treats as existing, as C xenstored
+ * would learn from the hypervisor (permissions may name them before INTRODUCE).
+ */
+export function parseDomainList(text: string): Set<number> {
+  const ids = new Set<number>();
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)(?:-(\d+))?\s*$/.exec(part);
+    const first = Number(m?.[1]);
+    const last = m?.[2] === undefined ? first : Number(m[2]);
+    if (m === null || !(first >= 1 && last >= first && last < 0x7ff0)) {
+      throw new UserError(
+        `Invalid --domains "${text}" at "${part}": give domids 1..32751 or ranges like 5-8, separated by commas`,
+      );
+    }
+    if (last - first > 4096)
+      throw new UserError(`Invalid --domains range "${part}": at most 4096 ids`);
+    for (let d = first; d <= last; d++) ids.add(d);
+  }
+  return ids;
 }
 
 /**
@@ -32,6 +57,7 @@ export const registerXenstoredCommand: RegisterCommand = (program) => {
     .description('run the xenstore daemon on a Unix socket (reach it with XENSTORED_PATH)')
     .option('--socket <path>', 'socket path (default: $XDG_RUNTIME_DIR/pciback/xenstored.sock)')
     .option('--verbose', 'log connection errors and CONTROL print to stderr')
+    .option('--domains <list>', 'guest domids that exist (e.g. 1,5-8), as the hypervisor would say')
     .action(async (flags: XenstoredFlags) => {
       const path = flags.socket ?? defaultXenstoredSocketPath();
       const log =
@@ -41,7 +67,13 @@ export const registerXenstoredCommand: RegisterCommand = (program) => {
               // Without --verbose only lost connections are reported.
               if (line.startsWith('Closing')) process.stderr.write(`${line}\n`);
             };
-      const xsd = await serveXenstoreUnixSocket(path, { log });
+      const domains =
+        flags.domains === undefined ? new Set<number>() : parseDomainList(flags.domains);
+      const server = new XsServer({
+        store: new XenStore({ domainExists: (d) => domains.has(d) }),
+        log,
+      });
+      const xsd = await serveXenstoreUnixSocket(path, { server, log });
       printLines([`xenstored listening on ${xsd.path}`]);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
