@@ -360,3 +360,89 @@ test('closeAll() closes every guest ring', async () => {
   assert.equal(w.host.closes, 1);
   assert.equal(w.server.domainRing(5), undefined);
 });
+
+// --- Hostile guests: they exhaust their own quotas, never other connections' service. ---
+
+test('A guest that registers watches until E2BIG leaves dom0 and other guests served', async () => {
+  const w = world();
+  try {
+    const g5 = w.host.addGuest(5);
+    const g6 = w.host.addGuest(6, 2);
+    await introduce(w, g5);
+    await introduce(w, g6);
+    const hostile = w.guestClient(g5);
+    const other = w.guestClient(g6);
+    let refused: unknown;
+    let registered = 0;
+    for (let i = 0; i < 500 && refused === undefined; i++) {
+      try {
+        await hostile.watch(`data/w${i}`, `t${i}`, () => undefined);
+        registered += 1;
+      } catch (e) {
+        refused = e;
+      }
+    }
+    assert.ok(isXsError(refused, 'E2BIG'), String(refused));
+    // C refuses only when more than the quota (128) already exist: the 130th.
+    assert.equal(registered, 129);
+    await other.write('data/ok', '1');
+    assert.equal(await w.dom0.readString('/local/domain/6/data/ok'), '1');
+    await other.watch('data', 'fine', () => undefined);
+  } finally {
+    w.close();
+  }
+});
+
+test('A guest that never reads its events cannot make the daemon buffer without bound', async () => {
+  const w = world();
+  try {
+    const g5 = w.host.addGuest(5);
+    const g6 = w.host.addGuest(6, 2);
+    await introduce(w, g5);
+    await introduce(w, g6);
+    const hostile = w.guestClient(g5);
+    // A long token makes every event ~3 KiB: 1000 of them are far above the 1 MiB cap.
+    await hostile.watch('data', 't'.repeat(3000), () => undefined);
+    // From now on the guest neither reads its ring nor is woken.
+    g5.autoWake = false;
+    for (let i = 0; i < 1000; i++) await w.dom0.write(`/local/domain/5/data/n${i % 50}`, 'v');
+    const ring = w.server.domainRing(5);
+    assert.ok(ring !== undefined);
+    assert.ok(ring.stats.eventsDropped > 0, JSON.stringify(ring.stats));
+    // dom0 and another guest are answered at once.
+    const other = w.guestClient(g6);
+    await other.write('data/still', 'served');
+    assert.equal(await w.dom0.readString('/local/domain/6/data/still'), 'served');
+    assert.ok(
+      w.log.some((l) => /Dropped \d+ watch event\(s\) for domain 5/.test(l)),
+      w.log.join('\n'),
+    );
+  } finally {
+    w.close();
+  }
+});
+
+test('A guest that creates nodes until ENOSPC (node quota) leaves the others writing', async () => {
+  const w = world();
+  try {
+    const g5 = w.host.addGuest(5);
+    const g6 = w.host.addGuest(6, 2);
+    await introduce(w, g5);
+    await introduce(w, g6);
+    const hostile = w.guestClient(g5);
+    let refused: unknown;
+    for (let i = 0; i < 2000 && refused === undefined; i++) {
+      try {
+        await hostile.write(`data/n${i}`, 'v');
+      } catch (e) {
+        refused = e;
+      }
+    }
+    assert.ok(isXsError(refused, 'ENOSPC'), String(refused));
+    await w.guestClient(g6).write('data/ok', '1');
+    await w.dom0.write('/local/domain/5/data/by-dom0', 'privileged writes are not counted');
+    assert.equal(await w.dom0.readString('/local/domain/6/data/ok'), '1');
+  } finally {
+    w.close();
+  }
+});
