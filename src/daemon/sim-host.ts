@@ -246,6 +246,7 @@ export class SimGuest {
         break;
       case 'device-removed':
       case 'closed':
+      case 'console':
         break;
     }
     for (const listener of [...this.#listeners]) listener(message);

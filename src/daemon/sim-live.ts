@@ -41,6 +41,8 @@ function describe(guest: SimGuest, message: GuestToHost): string | undefined {
       return `${who}: removing ${message.address}`;
     case 'closed':
       return `${who}: backend gone, root buses removed`;
+    case 'console':
+      return `${who}: ${message.line}`;
     case 'report': {
       const report = message.report as { summary?: string } | undefined;
       return `${who}: ${report?.summary ?? `${guest.program} reported`}`;

@@ -37,6 +37,8 @@ test('GUEST_PROGRAMS names every built-in program', () => {
     'attack:xsa155',
     'attack:xsa157',
     'attack:xsa332',
+    'aer',
+    'aer-silent',
   ]);
   assert.equal(isGuestProgramName('msi'), true);
   assert.equal(isGuestProgramName('toString'), false);

@@ -5,7 +5,8 @@
  * page (start_info's store page and port), lets pcifront's XenBus driver publish the
  * shared page and event channel, scans the roots once the backend is Connected, runs its
  * program, and with `stayAlive` keeps following hot attach and detach (each rescan is
- * reported to the host) until told to stop.
+ * reported to the host) and answering AER requests with its program's driver (each
+ * callback is a console line) until told to stop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { domId, evtchnPort, type EvtchnPort, type Logger } from '../../types.js';
@@ -22,8 +23,15 @@ import {
   type EnumerationResult,
   type GuestPciRoot,
 } from '../../../pcifront/index.js';
-import { GUEST_PROGRAMS, isGuestProgramName } from '../../../pcifront/programs/index.js';
+import {
+  GUEST_PROGRAMS,
+  guestAerDriver,
+  isGuestProgramName,
+} from '../../../pcifront/programs/index.js';
 import type { GuestDeviceLine, GuestToHost, GuestWorkerData, HostToGuest } from './messages.js';
+
+/** How often an idle guest looks for an AER request (ms). */
+const AER_SERVICE_INTERVAL_MS = 2;
 
 function waitInterruptsWith(hv: SimGuestHypercalls) {
   return (ports: readonly EvtchnPort[], count: number, timeoutMs: number): number[] => {
@@ -92,7 +100,22 @@ async function run(): Promise<void> {
   const hv = new SimGuestHypercalls(data.xen);
   const xs = new XsClient(createGuestXenstoreTransport(hv, data.xen), { timeoutMs: 10_000 });
   const backendDomid = domId(data.backendDomid);
-  const front = Pcifront.create(hv, { backendDomid, opTimeoutMs: data.opTimeoutMs });
+  // A program's driver with error handlers: pcifront takes the handler at creation.
+  const aerDriver = guestAerDriver(data.program);
+  const front: Pcifront = Pcifront.create(hv, {
+    backendDomid,
+    opTimeoutMs: data.opTimeoutMs,
+    ...(aerDriver === undefined
+      ? {}
+      : {
+          aerHandler: aerDriver({
+            log: (line) => {
+              post({ type: 'console', line });
+            },
+            front: () => front,
+          }),
+        }),
+  });
   const kernelLines: string[] = [];
   let scan: EnumerationResult | undefined;
   let connectedRoots: ((roots: readonly GuestPciRoot[]) => void) | undefined;
@@ -137,7 +160,14 @@ async function run(): Promise<void> {
       resolve();
     });
   });
+  // pcifront's AER worker: the backend's request arrives on the op port, which nothing
+  // waits on between ops, and the event loop must stay free for xenstore (hot plug), so
+  // the kernel polls XEN_PCIB_active on a short timer (ops also serve it as they finish).
+  const aerService = setInterval(() => {
+    front.serviceAer();
+  }, AER_SERVICE_INTERVAL_MS);
   const shutdown = async (): Promise<void> => {
+    clearInterval(aerService);
     await bus.close();
     xs.close();
   };

@@ -49,6 +49,8 @@ export type GuestToHost =
     }
   | { readonly type: 'device-removed'; readonly address: string }
   | { readonly type: 'closed' }
+  /** A line of the guest kernel's console outside its program's report (an AER callback). */
+  | { readonly type: 'console'; readonly line: string }
   | { readonly type: 'report'; readonly report: unknown }
   | { readonly type: 'failed'; readonly error: string };
 
