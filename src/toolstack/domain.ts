@@ -11,7 +11,7 @@
  */
 import { isXsError, type XsClient } from '../xenstore/client/index.js';
 import type { XsPermission } from '../xenstore/protocol/index.js';
-import { pciBackendPath, pciFrontendPath } from './attach.js';
+import { libxlPciPath, listPci, pciBackendPath, pciFrontendPath } from './attach.js';
 
 /** Directories of the home that the guest owns (libxl `rwperm`). */
 export const GUEST_WRITABLE_DIRS = ['data', 'drivers', 'feature', 'attr', 'error'] as const;
@@ -70,6 +70,15 @@ export async function createDomainNodes(client: XsClient, nodes: DomainNodes): P
   await client.introduce(domid, { gfn: nodes.store.gfn, port: nodes.store.port });
 }
 
+async function readOptional(client: XsClient, path: string): Promise<string | undefined> {
+  try {
+    return await client.readString(path);
+  } catch (err) {
+    if (isXsError(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
 async function rmOptional(client: XsClient, path: string): Promise<void> {
   try {
     await client.rm(path);
@@ -89,6 +98,11 @@ export async function destroyDomainNodes(
   options: { readonly backendDomid?: number } = {},
 ): Promise<void> {
   const be = pciBackendPath(domid, options.backendDomid ?? 0);
+  // libxl's per-device record of the owner goes with the domain (as pci_remove does).
+  for (const row of await listPci(client, domid, options)) {
+    const record = `${libxlPciPath(row.address)}/domid`;
+    if ((await readOptional(client, record)) === String(domid)) await rmOptional(client, record);
+  }
   await rmOptional(client, be.slice(0, be.lastIndexOf('/')));
   await rmOptional(client, pciFrontendPath(domid));
   try {
