@@ -196,6 +196,16 @@ export class PcibackDevice implements TopologyDevice {
     this.#ackIntr = ack;
   }
 
+  /**
+   * The stub's `irq_handler_state` (spec §6.5): flip `isr_on` only (the IRQ is neither
+   * requested nor freed); turning it on also sets `ack_intr`. Returns the new `isr_on`.
+   */
+  toggleIsrOn(): boolean {
+    this.#isrOn = !this.#isrOn;
+    if (this.#isrOn) this.#ackIntr = true;
+    return this.#isrOn;
+  }
+
   /** Count one op addressed to this device. */
   countOp(name: keyof OpCounts): void {
     this.#opsByCmd[name]++;

@@ -459,7 +459,7 @@ export class PciStub implements PciDeviceSource {
    * freed); when it becomes on, `ack_intr` is set too.
    *
    * @throws {PciStubError} `STUB_INVALID_ARGUMENT` (-EINVAL), `STUB_NO_SUCH_DEVICE`
-   *   (-ENOENT), `STUB_NOT_SUPPORTED` while `PcibackDevice` has no `toggleIsrOn()`.
+   *   (-ENOENT).
    */
   irqHandlerState(text: string): void {
     const selector = parseSlotSelector(text);
@@ -471,13 +471,7 @@ export class PciStub implements PciDeviceSource {
         `Cannot toggle the fake IRQ handler of "${describeSelector(selector)}": no such seized device`,
       );
     }
-    const dev = seized.handle.device as PcibackDevice & Partial<IsrToggle>;
-    if (typeof dev.toggleIsrOn !== 'function') {
-      throw new PciStubError(
-        PCI_STUB_ERROR.notSupported,
-        `Cannot toggle the fake IRQ handler of "${seized.address.toString()}": the device state has no toggleIsrOn()`,
-      );
-    }
+    const dev = seized.handle.device;
     const before = dev.isrOn;
     const after = dev.toggleIsrOn();
     this.#logger.debug(
@@ -739,10 +733,4 @@ export class PciStub implements PciDeviceSource {
     dev.resetDevice();
     dev.config.release();
   }
-}
-
-/** What `irq_handler_state` needs of the device state (see the module comment). */
-interface IsrToggle {
-  /** Flip `isr_on` alone; set `ack_intr` when it becomes on. Returns the new `isr_on`. */
-  toggleIsrOn(): boolean;
 }
