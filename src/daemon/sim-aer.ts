@@ -60,7 +60,7 @@ class HostAer {
     // dom0's pciback connection to the store; it goes when the host closes its server.
     const xs = new XsClient(connectInProcess(host.server));
     this.aer = new PcibackAer({
-      devices: xenbusAerLookup(host.pool, host.backend),
+      devices: xenbusAerLookup(host.stub, host.backend),
       xs,
       logger: lineLogger(() => this.lines),
     });
@@ -116,7 +116,7 @@ export async function injectAerError(
       if (found === undefined) continue;
       affected.push({
         device: found.host,
-        // A seized function is bound to pciback; the simulator binds no other driver.
+        // Only pciback has error handlers here: dom0's simulated drivers have none.
         handlers: found.backend === undefined ? undefined : state.aer.handlersFor(at),
       });
     }

@@ -24,8 +24,12 @@ import { SimInterrupts } from '../platform/sim/interrupts/sim-interrupts.js';
 import { fireInterrupts } from '../platform/sim/interrupts/activity.js';
 import { DOM0, SILENT_LOGGER, type DomId, type Logger } from '../platform/types.js';
 import { PcibackDevice, type PcibackDeviceStats } from '../pciback/device/index.js';
-import { PciDevicePool } from '../pciback/stub/device-pool.js';
-import { hideMatches, parseHide } from '../pciback/stub/hide.js';
+import { PciStub, pcibackDeviceFactory } from '../pciback/stub/index.js';
+import {
+  SimPciHost,
+  catalogDriverName,
+  type SimPciHostEntry,
+} from '../platform/sim/sim-pci-host.js';
 import { XenbusBackend, type PcibackXenbusDeviceStats } from '../pciback/xenbus/index.js';
 import {
   attachPci,
@@ -105,7 +109,6 @@ export interface GuestConsole {
 interface HostFunction {
   readonly address: PciAddress;
   readonly host: SimHostPciDevice;
-  readonly backend?: PcibackDevice;
 }
 
 /** A device of the machine and what the backend counted for it. */
@@ -113,6 +116,8 @@ export interface DeviceResult {
   readonly address: string;
   readonly seized: boolean;
   readonly owner: number | null;
+  /** The driver bound to it (`pciback` when seized). */
+  readonly driver: string | null;
   readonly backend?: PcibackDeviceStats;
   readonly interrupts?: unknown;
 }
@@ -270,15 +275,20 @@ function machineFunctions(
   device: MachineDevice,
   index: number,
   interrupts: SimInterrupts,
-): { address: PciAddress; hardware: SimulatedFunction }[] {
+): { address: PciAddress; hardware: SimulatedFunction; driver: string | null }[] {
   const slot = PciAddress.parse(device.bdf);
   if ('model' in device) {
-    if (!isCatalogModel(device.model)) throw new RangeError(`Unknown model "${device.model}"`);
-    return buildCatalogDevice(device.model, {
+    const model = device.model;
+    if (!isCatalogModel(model)) throw new RangeError(`Unknown model "${model}"`);
+    return buildCatalogDevice(model, {
       ...firmwareWindows(index),
       ...(device.irq === undefined ? {} : { irq: device.irq }),
       hooks: interrupts.catalogHooks(slot),
-    }).map(({ fn, device: hardware }) => ({ address: slot.withFunction(fn), hardware }));
+    }).map(({ fn, device: hardware }) => ({
+      address: slot.withFunction(fn),
+      hardware,
+      driver: catalogDriverName(model, fn),
+    }));
   }
   const dumps = parseDumpFile(readFileSync(device.dump), device.dump);
   const wanted = device.dumpBdf === undefined ? undefined : PciAddress.parse(device.dumpBdf);
@@ -296,6 +306,8 @@ function machineFunctions(
     {
       address: slot,
       hardware: functionFromDump(dump, { barSizes, hooks: interrupts.deviceHooks(slot) }),
+      // A dump does not say which dom0 driver would take it.
+      driver: null,
     },
   ];
 }
@@ -305,7 +317,10 @@ export class SimHost {
   readonly xen: SimHypervisor;
   readonly interrupts: SimInterrupts;
   readonly server: XsServer;
-  readonly pool: PciDevicePool;
+  /** The host's PCI bus with its kernel-like driver core. */
+  readonly pci: SimPciHost;
+  /** pciback's stub: the seized devices and their policy. */
+  readonly stub: PciStub;
   readonly backend: XenbusBackend;
   readonly topology: 'vpci' | 'passthrough';
   readonly #toolstack: XsClient;
@@ -339,27 +354,47 @@ export class SimHost {
       },
     });
     this.#toolstack = new XsClient(connectInProcess(this.server));
-    this.pool = new PciDevicePool({ owners: this.interrupts.owners, logger });
-    const global = { permissive: machine.pciback.permissive };
-    const hide = parseHide(machine.pciback.hide);
+    const entries: SimPciHostEntry[] = [];
     for (const [index, device] of machine.devices.entries()) {
-      for (const { address, hardware } of machineFunctions(device, index, this.interrupts)) {
+      for (const { address, hardware, driver } of machineFunctions(
+        device,
+        index,
+        this.interrupts,
+      )) {
         const host = new SimHostPciDevice(hardware, { address, irq: firmwareIrq(hardware) });
-        const msi = this.interrupts.attach(host);
-        let backend: PcibackDevice | undefined;
-        if (hideMatches(hide, address)) {
-          backend = PcibackDevice.create(
-            { host, msi, irqLines: this.interrupts.irqs },
-            { global, logger },
-          );
-          this.pool.add(backend);
-        }
-        this.#functions.set(address.key, { address, host, ...(backend ? { backend } : {}) });
+        this.interrupts.attach(host);
+        entries.push({ address, host, originalDriver: driver });
+        this.#functions.set(address.key, { address, host });
       }
     }
+    const dom0Drivers = [...new Set(entries.flatMap((e) => e.originalDriver ?? []))];
+    this.pci = new SimPciHost(entries, { logger, dom0Drivers });
+    this.stub = new PciStub(this.pci, {
+      factory: pcibackDeviceFactory((a) => this.pci.stubDevice(a, this.interrupts), {
+        global: { permissive: machine.pciback.permissive },
+        irqLines: this.interrupts.irqs,
+        host: this.pci,
+        logger,
+      }),
+      owners: this.interrupts.owners,
+      hide: machine.pciback.hide,
+      logger,
+      onForcedRelease: (address, domid) => {
+        logger.warn(
+          { device: address.toString(), domid },
+          'Device unbound while in use by a guest',
+        );
+      },
+    });
+    // Boot: pciback registers and seizes what hide= names, then dom0's drivers take the rest.
+    this.pci.registerDriver(this.stub.driverName, this.stub);
+    this.pci.onDriverUnbinding((address) => {
+      this.stub.driverUnbinding(address);
+    });
+    this.pci.bindDom0Drivers();
     this.backend = new XenbusBackend({
       xs: new XsClient(connectInProcess(this.server)),
-      pool: this.pool,
+      pool: this.stub,
       owners: this.interrupts.owners,
       connector: (domid, endpoints, opts) => connectFrontend(this.xen, domid, endpoints, opts),
       topology: this.topology,
@@ -536,18 +571,25 @@ export class SimHost {
   hostFunction(
     address: PciAddress,
   ): { readonly host: SimHostPciDevice; readonly backend?: PcibackDevice } | undefined {
-    return this.#functions.get(address.key);
+    const fn = this.#functions.get(address.key);
+    if (fn === undefined) return undefined;
+    const backend = this.stub.get(address);
+    return backend === undefined ? { host: fn.host } : { host: fn.host, backend };
   }
 
   /** The machine's functions and what the backend counted. */
   deviceResults(): DeviceResult[] {
-    return [...this.#functions.values()].map((fn) => ({
-      address: fn.address.toString(),
-      seized: fn.backend !== undefined,
-      owner: this.pool.userOf(fn.address),
-      ...(fn.backend === undefined ? {} : { backend: fn.backend.stats() }),
-      interrupts: this.interrupts.deviceStats(fn.address),
-    }));
+    return [...this.#functions.values()].map((fn) => {
+      const backend = this.stub.get(fn.address);
+      return {
+        address: fn.address.toString(),
+        seized: backend !== undefined,
+        owner: this.stub.userOf(fn.address),
+        driver: this.pci.info(fn.address)?.driver ?? null,
+        ...(backend === undefined ? {} : { backend: backend.stats() }),
+        interrupts: this.interrupts.deviceStats(fn.address),
+      };
+    });
   }
 
   /** Destroy every guest and stop everything. Idempotent. */
@@ -603,10 +645,10 @@ export class SimHost {
     }
     for (const address of fns) {
       const cannot = `Cannot attach "${address.toString()}" to "${domainName}"`;
-      if (this.pool.get(address) === undefined) {
+      if (this.stub.get(address) === undefined) {
         throw new PcibackError('NOT_ASSIGNABLE', `${cannot}: it is not assignable (not in hide=)`);
       }
-      const user = this.pool.userOf(address);
+      const user = this.stub.userOf(address);
       if (user !== null) {
         throw new PcibackError(
           'DEVICE_BUSY',
@@ -619,7 +661,7 @@ export class SimHost {
 
   #raiseDeviceInterrupts(): void {
     for (const fn of this.#functions.values()) {
-      if (this.pool.userOf(fn.address) === null) continue;
+      if (this.stub.userOf(fn.address) === null) continue;
       const msi = this.interrupts.msiControl(fn.address);
       if (msi === undefined) continue;
       if (msi.msiEnabled()) fireInterrupts(fn.host, { msi: msi.msiIrqs().map((_, i) => i) });

@@ -75,7 +75,7 @@ function reportLines(result: SimRunResult): string[] {
   lines.push('== devices');
   for (const d of result.devices) {
     if (!d.seized) {
-      lines.push(`   ${d.address}  (not seized)`);
+      lines.push(`   ${d.address}  (not seized; driver ${d.driver ?? 'none'})`);
       continue;
     }
     const b = d.backend;
