@@ -10,6 +10,8 @@ import { registerSimCommand } from './sim.js';
 import { registerPciSpecCommand } from './pci-spec.js';
 import { registerXenstoredCommand } from './xenstored.js';
 import { registerXlPciCommands } from './xl-pci.js';
+import { registerDaemonCommand } from './daemon.js';
+import { registerAssignableCommands } from './assignable.js';
 
 /** Adds one command (with its options and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -24,4 +26,6 @@ export const commands: readonly RegisterCommand[] = [
   registerPciSpecCommand,
   registerXenstoredCommand,
   registerXlPciCommands,
+  registerDaemonCommand,
+  registerAssignableCommands,
 ];

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+/**
+ * `pciback daemon`: the long-running backend for the assignable-device operations (see
+ * `daemon/daemon.ts`). Logs go to stderr as JSON lines (pino); the one line on stdout
+ * says where it listens. SIGTERM and SIGINT stop it cleanly: the socket is removed, the
+ * database closed, and the exit code is 0.
+ */
+import { Option } from 'commander';
+import { pino } from 'pino';
+import { startDaemon } from '../../daemon/daemon.js';
+import { defaultControlSocketPath } from '../../daemon/control/index.js';
+import { PLATFORM_NAMES } from '../../daemon/platform-session.js';
+import type { Logger } from '../../platform/types.js';
+import { defaultStateDir } from '../../state/index.js';
+import { printLines } from '../output.js';
+import type { RegisterCommand } from './index.js';
+
+interface DaemonFlags {
+  readonly platform: string;
+  readonly stateDir?: string;
+  readonly control?: string;
+  readonly sysfsRoot?: string;
+  readonly fakeSysfs?: string;
+  readonly fakeSysfsState?: string;
+  readonly stubDriver?: string;
+  readonly logLevel: string;
+}
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** JSON lines on stderr, written synchronously so that nothing is lost when killed. */
+function stderrLogger(level: string): Logger {
+  return pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+}
+
+const HELP_AFTER = `
+Platforms:
+  sim     the simulated host (served once the simulator's integration provides it)
+  linux   real PCI devices through sysfs: needs root when the sysfs root is /sys
+
+Fake host (tests and demos without hardware): --platform linux --fake-sysfs FILE
+  FILE is JSON: a list of functions, or {"functions": [...], "drivers": [...]}.
+  A function is an lspci/sysfs dump path (every device in it), or
+    {"dump": "nic.txt", "address": "0000:03:00.0", "driver": "igb", "iommuGroup": 7,
+     "command": "0x0002"}
+    {"address": "0000:06:00.0", "driver": "e1000e",
+     "simple": {"vendorId": "0x8086", "deviceId": "0x10d3", "classCode": "0x020000"}}
+  "command" sets the command register ("0x0406": bus mastering on, the device is busy).
+  Drivers default to ["pciback"]; paths are relative to FILE. With --fake-sysfs-state
+  the fake's driver bindings are saved on every change and survive a restart.
+
+Examples:
+  pciback daemon --platform linux
+  pciback daemon --platform linux --fake-sysfs host.json --fake-sysfs-state host-state.json
+`;
+
+/** Registers `pciback daemon`. */
+export const registerDaemonCommand: RegisterCommand = (program) => {
+  program
+    .command('daemon')
+    .description(
+      'serve the assignable-device operations on a control socket (pciback assignable-* use it)',
+    )
+    .addOption(
+      new Option('--platform <name>', 'the host platform').choices(PLATFORM_NAMES).default('sim'),
+    )
+    .option(
+      '--state-dir <dir>',
+      'state directory (default: $PCIBACK_STATE_DIR, else $XDG_STATE_HOME/pciback, else ~/.local/state/pciback)',
+    )
+    .option(
+      '--control <path>',
+      'control socket (default: $XDG_RUNTIME_DIR/pciback/control.sock, else <tmpdir>/pciback-<uid>/control.sock)',
+    )
+    .option('--sysfs-root <dir>', 'linux: the sysfs mount (default: /sys)')
+    .option('--fake-sysfs <file>', 'linux: a fake host described by FILE (JSON), instead of sysfs')
+    .option(
+      '--fake-sysfs-state <file>',
+      "linux with --fake-sysfs: keep the fake's driver bindings in FILE across restarts",
+    )
+    .option('--stub-driver <name>', 'pciback, vfio-pci or pci-stub (default: the first loaded)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .addHelpText('after', HELP_AFTER)
+    .action(async (flags: DaemonFlags) => {
+      const logger = stderrLogger(flags.logLevel);
+      const daemon = await startDaemon({
+        platform: flags.platform,
+        stateDir: flags.stateDir ?? defaultStateDir(process.env),
+        controlPath: flags.control ?? defaultControlSocketPath(),
+        logger,
+        session: {
+          stubDriver: flags.stubDriver,
+          sysfsRoot: flags.sysfsRoot,
+          fakeSysfs: flags.fakeSysfs,
+          fakeSysfsState: flags.fakeSysfsState,
+        },
+      });
+      printLines([
+        `pciback daemon listening on ${daemon.controlPath} (platform ${daemon.platform}, stub driver "${daemon.stubDriver}", ${daemon.repairs.length} repair(s) at start)`,
+      ]);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: NodeJS.Signals): void => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          logger.info({ signal }, `Stopping on ${signal}`);
+          resolve();
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+      await daemon.close();
+    });
+};
