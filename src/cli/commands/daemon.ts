@@ -12,7 +12,11 @@ import { defaultControlSocketPath } from '../../daemon/control/index.js';
 import { PLATFORM_NAMES } from '../../daemon/platform-session.js';
 import type { Logger } from '../../platform/types.js';
 import { defaultStateDir } from '../../state/index.js';
-import { printLines } from '../output.js';
+import { printLines, UserError } from '../output.js';
+import { loadMachineFile } from '../../daemon/machine-file.js';
+import { registerSimPlatform } from '../../daemon/sim-session.js';
+import { isPcibackError } from '../../errors.js';
+import { defaultXenstoredSocketPath } from './xenstored.js';
 import type { RegisterCommand } from './index.js';
 
 interface DaemonFlags {
@@ -24,6 +28,8 @@ interface DaemonFlags {
   readonly fakeSysfsState?: string;
   readonly stubDriver?: string;
   readonly logLevel: string;
+  readonly machine?: string;
+  readonly xenstoreSocket?: string;
 }
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -35,7 +41,9 @@ function stderrLogger(level: string): Logger {
 
 const HELP_AFTER = `
 Platforms:
-  sim     the simulated host (served once the simulator's integration provides it)
+  sim     the simulated host of --machine FILE (default: the built-in machine), its guests
+          running and its xenstore served as with "pciback sim --keep-running", so
+          attach/detach/list work beside assignable-add/-remove/-list
   linux   real PCI devices through sysfs: needs root when the sysfs root is /sys
 
 Fake host (tests and demos without hardware): --platform linux --fake-sysfs FILE
@@ -79,10 +87,31 @@ export const registerDaemonCommand: RegisterCommand = (program) => {
       "linux with --fake-sysfs: keep the fake's driver bindings in FILE across restarts",
     )
     .option('--stub-driver <name>', 'pciback, vfio-pci or pci-stub (default: the first loaded)')
+    .option('--machine <file>', 'sim: the machine file (default: the built-in machine)')
+    .option(
+      '--xenstore-socket <path>',
+      "sim: where to serve the simulator's xenstore (default: as pciback xenstored)",
+    )
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .addHelpText('after', HELP_AFTER)
     .action(async (flags: DaemonFlags) => {
       const logger = stderrLogger(flags.logLevel);
+      if (flags.platform === 'sim') {
+        let machine;
+        try {
+          machine = flags.machine === undefined ? undefined : loadMachineFile(flags.machine);
+        } catch (err) {
+          if (isPcibackError(err)) throw new UserError(err.message, { cause: err });
+          throw err;
+        }
+        registerSimPlatform({
+          ...(machine === undefined ? {} : { machine }),
+          xenstoreSocket: flags.xenstoreSocket ?? defaultXenstoredSocketPath(),
+          onLine: (line) => {
+            logger.info({ guest: true }, line);
+          },
+        });
+      }
       const daemon = await startDaemon({
         platform: flags.platform,
         stateDir: flags.stateDir ?? defaultStateDir(process.env),
