@@ -118,6 +118,9 @@ test('startDaemon() that cannot serve its socket closes what it opened', async (
         throw new Error('unused');
       },
       'assignable.list': () => [],
+      'aer.inject': () => {
+        throw new Error('unused');
+      },
       status: () => {
         throw new Error('unused');
       },

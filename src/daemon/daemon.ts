@@ -8,6 +8,8 @@
 import { resolve } from 'node:path';
 import { SILENT_LOGGER, type Logger } from '../platform/types.js';
 import { AssignableDb, reconcile, type Repair } from '../state/index.js';
+import { PciAddress } from '../pci/address.js';
+import { PcibackError } from '../errors.js';
 import { AssignableService } from './assignable-service.js';
 import {
   CONTROL_METHODS,
@@ -120,6 +122,15 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         'assignable.add': (p) => service.add(p.bdf, { name: p.name, force: p.force }),
         'assignable.remove': (p) => service.remove(p.ref, { rebind: p.rebind }),
         'assignable.list': (p) => service.list({ verbose: p.verbose }),
+        'aer.inject': (p) => {
+          if (opened.injectAerError === undefined) {
+            throw new PcibackError(
+              'NOT_SUPPORTED',
+              `Cannot inject an AER error on platform "${options.platform}": only the simulator can`,
+            );
+          }
+          return opened.injectAerError(PciAddress.parse(p.bdf), { fatal: p.fatal === true });
+        },
         status,
       },
     });

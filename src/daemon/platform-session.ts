@@ -33,6 +33,7 @@ import {
 } from '../platform/linux/index.js';
 import { SILENT_LOGGER, type Logger } from '../platform/types.js';
 import type { AssignableDb } from '../state/index.js';
+import type { AerInjectResult } from './control/protocol.js';
 
 /** The platforms `--platform` accepts. */
 export const PLATFORM_NAMES = ['sim', 'linux'] as const;
@@ -63,6 +64,8 @@ export interface PlatformSession {
   attachedTo(address: PciAddress): number | undefined;
   /** Take a device off the stub's own claim list (pciback's `remove_slot`); see AssignableService. */
   forgetStubSlot?(address: PciAddress): void;
+  /** Simulator only: inject an uncorrectable error into a device and run AER recovery. */
+  injectAerError?(address: PciAddress, options: { fatal: boolean }): Promise<AerInjectResult>;
   /** For `status`: the sysfs root in use (a fake tree's directory), when there is one. */
   readonly sysfsRoot?: string;
   /** For `status`: the fake host's description file. */

@@ -14,6 +14,8 @@ import {
 } from './platform-session.js';
 import { startLiveSim } from './sim-live.js';
 import { SILENT_LOGGER } from '../platform/types.js';
+import { ersResultName } from '../platform/sim/aer-core.js';
+import { injectAerError } from './sim-aer.js';
 
 /** What the simulator's session needs beyond the common options. */
 export interface SimSessionConfig {
@@ -54,6 +56,21 @@ export async function openSimSession(
       } catch {
         /* nothing to forget */
       }
+    },
+    injectAerError: async (address, { fatal }) => {
+      const report = await injectAerError(host, address, { fatal });
+      return {
+        address: report.address,
+        fatal,
+        detected: report.detected,
+        status: report.statusName,
+        recovered: report.recovered,
+        calls: report.calls.map(
+          (c) =>
+            `${c.address} ${c.callback}${c.result === null ? '' : ` -> ${ersResultName(c.result)}`}`,
+        ),
+        killedDomains: [...new Set(report.kills.map((k) => k.frontendDomid))],
+      };
     },
     close: () => live.close(),
   };

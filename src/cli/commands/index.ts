@@ -12,6 +12,7 @@ import { registerXenstoredCommand } from './xenstored.js';
 import { registerXlPciCommands } from './xl-pci.js';
 import { registerDaemonCommand } from './daemon.js';
 import { registerAssignableCommands } from './assignable.js';
+import { registerAerInjectCommand } from './aer-inject.js';
 
 /** Adds one command (with its options and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -28,4 +29,5 @@ export const commands: readonly RegisterCommand[] = [
   registerXlPciCommands,
   registerDaemonCommand,
   registerAssignableCommands,
+  registerAerInjectCommand,
 ];

@@ -79,6 +79,8 @@ export const CONTROL_PARAMS = {
     rebind: z.boolean().optional(),
   }),
   'assignable.list': z.strictObject({ verbose: z.boolean().optional() }),
+  /** Simulator only: inject an uncorrectable PCIe error and run AER recovery. */
+  'aer.inject': z.strictObject({ bdf: bdfText, fatal: z.boolean().optional() }),
   status: z.strictObject({}),
 } as const;
 
@@ -131,7 +133,23 @@ export interface ControlResults {
   'assignable.add': AddAssignableResult;
   'assignable.remove': RemoveAssignableResult;
   'assignable.list': AssignableRow[];
+  'aer.inject': AerInjectResult;
   status: DaemonStatus;
+}
+
+/** What `aer.inject` answers: the recovery as dom0's AER core ran it. */
+export interface AerInjectResult {
+  readonly address: string;
+  readonly fatal: boolean;
+  /** False when every injected error bit was masked (nothing to recover). */
+  readonly detected: boolean;
+  /** The merged vote, e.g. `RECOVERED`. */
+  readonly status: string;
+  readonly recovered: boolean;
+  /** Every driver callback, in order: `0000:01:00.0 error_detected -> CAN_RECOVER`. */
+  readonly calls: readonly string[];
+  /** Guests pciback asked the toolstack to destroy (`aerState` = `aerfail`). */
+  readonly killedDomains: readonly number[];
 }
 
 /** An error as it travels. */

@@ -70,6 +70,9 @@ const HANDLERS: ControlHandlers = {
     };
   },
   'assignable.list': (p) => [{ address: '0000:03:00.0', name: p.verbose === true ? 'v' : null }],
+  'aer.inject': () => {
+    throw new PcibackError('NOT_SUPPORTED', 'only the simulator can');
+  },
   status,
 };
 
