@@ -2,32 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Logger } from '../platform/types.js';
-import { XsClient, createMemoryTransportPair } from '../xenstore/client/index.js';
-import { XsServer } from '../xenstore/server/index.js';
+import { XsClient } from '../xenstore/client/index.js';
+import { XsServer, connectInProcess } from '../xenstore/server/index.js';
 import { AER_STATE_FAILED, watchAerFailures, type WatchAerFailuresOptions } from './index.js';
 
 /** A client of an in-memory daemon (the server's dispatcher behind a memory pipe). */
 function connect(server: XsServer): XsClient {
-  const [clientEnd, daemonEnd] = createMemoryTransportPair();
-  const conn = server.connect({
-    send: (bytes) => {
-      try {
-        daemonEnd.send(bytes);
-      } catch {
-        // The client went away; the sink must not throw.
-      }
-    },
-    close: () => {
-      daemonEnd.close();
-    },
-  });
-  daemonEnd.onData((chunk) => {
-    conn.receive(chunk);
-  });
-  daemonEnd.onClose(() => {
-    conn.close();
-  });
-  return new XsClient(clientEnd, { timeoutMs: 2000 });
+  return new XsClient(connectInProcess(server), { timeoutMs: 2000 });
 }
 
 interface Call {
