@@ -28,7 +28,11 @@ export interface PciDeviceSource {
    * `pcistub_get_pci_dev_by_slot`: the seized device at `address` if no connection uses
    * it, now marked as used by `domid`; `undefined` when it is not seized or in use.
    */
-  claim(address: PciAddress, domid: DomId): PcibackDevice | undefined;
+  claim(
+    address: PciAddress,
+    domid: DomId,
+    options?: { readonly permissive?: boolean },
+  ): PcibackDevice | undefined;
   /**
    * `pcistub_put_pci_dev`: make the device safe for its next user (reset, field reset
    * handlers, `allow_interrupt_control` cleared, domain owner unregistered) and free it.

@@ -100,6 +100,26 @@ test('PciStub behind the real XenbusBackend: a cold attach claims the device, th
     assert.equal(command & PCI_COMMAND_MASTER, 0);
     assert.equal(m.interrupts.owners.find(NVME), undefined);
     assert.equal(m.stub.claim(NVME, GUEST), dev, 'assignable again');
+    m.stub.release(dev);
+
+    // `permissive=1` in the spec (opts-N) makes this attachment permissive, and only it.
+    await attachPci(toolstack, {
+      domid: GUEST,
+      domainName: 'guest',
+      spec: parsePciSpec('00:02.0,permissive=1'),
+      timeoutMs: 2000,
+    });
+    // A new frontend device (libxl made fresh trees): a new guest connection.
+    const frontendXs2 = connectClient(server, GUEST);
+    const fe2 = new ScriptedFrontend(frontendXs2, GUEST);
+    await fe2.connect();
+    await settle();
+    assert.equal(m.stub.userOf(NVME), GUEST);
+    assert.equal(dev.config.policy.permissive, true, 'permissive while attached');
+    await detachPci(toolstack, { domid: GUEST, bdf: '00:02.0', timeoutMs: 2000 });
+    await settle();
+    assert.equal(dev.config.policy.permissive, false, 'cleared on release');
+    frontendXs2.close();
   } finally {
     await backend.close();
     toolstack.close();

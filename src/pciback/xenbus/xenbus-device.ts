@@ -428,6 +428,25 @@ export class PcibackXenbusDevice {
     return devfn;
   }
 
+  /**
+   * `permissive=1` in `opts-N` (libxl's `key=value,...`). The original ignores `opts-N`
+   * and libxl writes the BDF to the driver's `permissive` file instead, which lasts
+   * beyond the attachment; here it is scoped to this attachment. Unreadable or absent:
+   * false.
+   */
+  async #readPermissiveOpt(devid: number): Promise<boolean> {
+    let text: string;
+    try {
+      text = await this.#xs.readString(`${this.nodename}/opts-${devid}`);
+    } catch {
+      return false;
+    }
+    return text
+      .slice(0, 256)
+      .split(',')
+      .some((item) => /^ *permissive=0*[1-9][0-9]*$/.test(item));
+  }
+
   /** Read `dev-N` (and `vdevfn-N`) and export that device (`xen_pcibk_export_device`). */
   async #exportDevice(devid: number): Promise<boolean> {
     const fields = await this.#readPciKey(`dev-${devid}`);
@@ -435,8 +454,12 @@ export class PcibackXenbusDevice {
     const requested = await this.#readVdevfn(devid);
     if (requested === undefined) return false;
 
+    const permissive = await this.#readPermissiveOpt(devid);
     const address = toAddress(fields);
-    const dev = address === undefined ? undefined : this.#pool.claim(address, this.frontendDomid);
+    const dev =
+      address === undefined
+        ? undefined
+        : this.#pool.claim(address, this.frontendDomid, { permissive });
     if (dev === undefined) {
       await this.#fatal(
         ERRNO.EINVAL,
