@@ -121,6 +121,9 @@ test('startDaemon() that cannot serve its socket closes what it opened', async (
       'aer.inject': () => {
         throw new Error('unused');
       },
+      'stub.attribute': () => {
+        throw new Error('unused');
+      },
       status: () => {
         throw new Error('unused');
       },

@@ -122,6 +122,15 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         'assignable.add': (p) => service.add(p.bdf, { name: p.name, force: p.force }),
         'assignable.remove': (p) => service.remove(p.ref, { rebind: p.rebind }),
         'assignable.list': (p) => service.list({ verbose: p.verbose }),
+        'stub.attribute': (p) => {
+          if (opened.stubAttribute === undefined) {
+            throw new PcibackError(
+              'NOT_SUPPORTED',
+              `Cannot use the stub's "${p.name}" on platform "${options.platform}": use the kernel driver's /sys/bus/pci/drivers/${opened.stubDriver}/${p.name}`,
+            );
+          }
+          return { text: opened.stubAttribute(p.name, p.value) };
+        },
         'aer.inject': (p) => {
           if (opened.injectAerError === undefined) {
             throw new PcibackError(

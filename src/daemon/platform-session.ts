@@ -33,7 +33,7 @@ import {
 } from '../platform/linux/index.js';
 import { SILENT_LOGGER, type Logger } from '../platform/types.js';
 import type { AssignableDb } from '../state/index.js';
-import type { AerInjectResult } from './control/protocol.js';
+import type { AerInjectResult, StubAttribute } from './control/protocol.js';
 
 /** The platforms `--platform` accepts. */
 export const PLATFORM_NAMES = ['sim', 'linux'] as const;
@@ -64,6 +64,11 @@ export interface PlatformSession {
   attachedTo(address: PciAddress): number | undefined;
   /** Take a device off the stub's own claim list (pciback's `remove_slot`); see AssignableService. */
   forgetStubSlot?(address: PciAddress): void;
+  /**
+   * The stub's sysfs-like attribute `name` (spec §6.5): read when `value` is undefined
+   * (the listing), else written ('' back). Absent where the stub is the kernel's.
+   */
+  stubAttribute?(name: StubAttribute, value: string | undefined): string;
   /** Simulator only: inject an uncorrectable error into a device and run AER recovery. */
   injectAerError?(address: PciAddress, options: { fatal: boolean }): Promise<AerInjectResult>;
   /** For `status`: the sysfs root in use (a fake tree's directory), when there is one. */

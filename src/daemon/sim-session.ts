@@ -16,6 +16,9 @@ import { startLiveSim } from './sim-live.js';
 import { SILENT_LOGGER } from '../platform/types.js';
 import { ersResultName } from '../platform/sim/aer-core.js';
 import { injectAerError } from './sim-aer.js';
+import type { StubAttribute } from './control/protocol.js';
+import type { PciStub } from '../pciback/stub/index.js';
+import { PcibackError } from '../errors.js';
 
 /** What the simulator's session needs beyond the common options. */
 export interface SimSessionConfig {
@@ -27,6 +30,64 @@ export interface SimSessionConfig {
   readonly opTimeoutMs?: number;
   /** The guests' console lines and the host's events. */
   readonly onLine?: (line: string) => void;
+}
+
+/** Read or write one attribute of pciback's driver directory (spec §6.5). */
+function stubAttribute(stub: PciStub, name: StubAttribute, value: string | undefined): string {
+  const write = (set: (text: string) => void): string => {
+    if (value === undefined) {
+      throw new PcibackError('STUB_WRITE_ONLY', `Cannot read "${name}": it is write-only`);
+    }
+    set(value);
+    return '';
+  };
+  const readWrite = (read: () => string, set: (text: string) => void): string =>
+    value === undefined ? read() : write(set);
+  const readOnly = (read: () => string): string => {
+    if (value !== undefined) {
+      throw new PcibackError('STUB_READ_ONLY', `Cannot write "${name}": it is read-only`);
+    }
+    return read();
+  };
+  switch (name) {
+    case 'slots':
+      return readOnly(() => stub.slots());
+    case 'new_slot':
+      return write((t) => {
+        stub.newSlot(t);
+      });
+    case 'remove_slot':
+      return write((t) => {
+        stub.removeSlot(t);
+      });
+    case 'permissive':
+      return readWrite(
+        () => stub.permissive(),
+        (t) => {
+          stub.setPermissive(t);
+        },
+      );
+    case 'allow_interrupt_control':
+      return readWrite(
+        () => stub.allowInterruptControl(),
+        (t) => {
+          stub.setAllowInterruptControl(t);
+        },
+      );
+    case 'quirks':
+      return readWrite(
+        () => stub.quirks(),
+        (t) => {
+          stub.addQuirk(t);
+        },
+      );
+    case 'irq_handlers':
+      return readOnly(() => stub.irqHandlers());
+    case 'irq_handler_state':
+      return write((t) => {
+        stub.irqHandlerState(t);
+      });
+  }
 }
 
 /** Boot the simulated host and expose it as a {@link PlatformSession}. */
@@ -57,6 +118,7 @@ export async function openSimSession(
         /* nothing to forget */
       }
     },
+    stubAttribute: (name, value) => stubAttribute(host.stub, name, value),
     injectAerError: async (address, { fatal }) => {
       const report = await injectAerError(host, address, { fatal });
       return {

@@ -13,6 +13,7 @@ import { registerXlPciCommands } from './xl-pci.js';
 import { registerDaemonCommand } from './daemon.js';
 import { registerAssignableCommands } from './assignable.js';
 import { registerAerInjectCommand } from './aer-inject.js';
+import { registerStubAttrCommand } from './stub-attr.js';
 
 /** Adds one command (with its options and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
@@ -30,4 +31,5 @@ export const commands: readonly RegisterCommand[] = [
   registerDaemonCommand,
   registerAssignableCommands,
   registerAerInjectCommand,
+  registerStubAttrCommand,
 ];

@@ -66,6 +66,21 @@ export type ControlRequest = z.infer<typeof controlRequestSchema>;
 
 const bdfText = z.string().min(1).max(64);
 
+/** The stub driver's attributes the daemon serves (spec §6.5). */
+export const STUB_ATTRIBUTES = [
+  'slots',
+  'new_slot',
+  'remove_slot',
+  'permissive',
+  'allow_interrupt_control',
+  'quirks',
+  'irq_handlers',
+  'irq_handler_state',
+] as const;
+
+/** One of {@link STUB_ATTRIBUTES}. */
+export type StubAttribute = (typeof STUB_ATTRIBUTES)[number];
+
 /** The parameters of each method. */
 export const CONTROL_PARAMS = {
   'assignable.add': z.strictObject({
@@ -79,6 +94,14 @@ export const CONTROL_PARAMS = {
     rebind: z.boolean().optional(),
   }),
   'assignable.list': z.strictObject({ verbose: z.boolean().optional() }),
+  /**
+   * One attribute of the stub driver's directory (`/sys/bus/pci/drivers/pciback/<name>`,
+   * spec §6.5): read without `value`, written with it.
+   */
+  'stub.attribute': z.strictObject({
+    name: z.enum(STUB_ATTRIBUTES),
+    value: z.string().max(256).optional(),
+  }),
   /** Simulator only: inject an uncorrectable PCIe error and run AER recovery. */
   'aer.inject': z.strictObject({ bdf: bdfText, fatal: z.boolean().optional() }),
   status: z.strictObject({}),
@@ -133,6 +156,7 @@ export interface ControlResults {
   'assignable.add': AddAssignableResult;
   'assignable.remove': RemoveAssignableResult;
   'assignable.list': AssignableRow[];
+  'stub.attribute': { readonly text: string };
   'aer.inject': AerInjectResult;
   status: DaemonStatus;
 }

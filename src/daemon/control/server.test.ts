@@ -73,6 +73,7 @@ const HANDLERS: ControlHandlers = {
   'aer.inject': () => {
     throw new PcibackError('NOT_SUPPORTED', 'only the simulator can');
   },
+  'stub.attribute': (p) => ({ text: p.name }),
   status,
 };
 
