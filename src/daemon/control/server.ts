@@ -10,12 +10,13 @@
  * error gets an error response; a client that does not read its responses is closed
  * once too much is queued for it.
  */
-import { chmod, lstat, mkdir, stat, unlink } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { chmod, mkdir, stat, unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { PcibackError, isPcibackError } from '../../errors.js';
 import { SILENT_LOGGER, type Logger } from '../../platform/types.js';
 import { LineFramer } from './framing.js';
+import { removeStaleSocket } from '../../unix-socket-path.js';
 import {
   CONTROL_ERROR,
   CONTROL_MAX_REQUEST_BYTES,
@@ -70,44 +71,6 @@ interface Connection {
   failing: boolean;
 }
 const DEFAULT_MAX_PENDING_OUTPUT_BYTES = 16 * 1024 * 1024;
-
-function isSocketLive(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => {
-      probe.destroy();
-      resolve(false);
-    });
-  });
-}
-
-/** Remove a stale socket at `path`; refuse a live one or a file that is not a socket. */
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = (await lstat(path)).isSocket();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if (!isSocket) {
-    throw new PcibackError(
-      'CONTROL_SOCKET_PATH',
-      `Cannot serve the control socket on "${path}": the path exists and is not a socket`,
-    );
-  }
-  if (await isSocketLive(path)) {
-    throw new PcibackError(
-      'CONTROL_SOCKET_IN_USE',
-      `Cannot serve the control socket on "${path}": another daemon is listening there`,
-    );
-  }
-  await unlink(path);
-}
 
 /**
  * Refuse a directory another user controls: it could replace our socket with theirs
@@ -167,7 +130,7 @@ export async function serveControlSocket(
   const maxPending = options.maxPendingOutputBytes ?? DEFAULT_MAX_PENDING_OUTPUT_BYTES;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   await checkSocketDirectory(path);
-  await removeStaleSocket(path);
+  await removeStaleSocket(path, 'the control socket', 'CONTROL_SOCKET');
 
   const sockets = new Set<Socket>();
   /** Requests run one after another, whichever client sent them. */

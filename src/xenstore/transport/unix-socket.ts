@@ -4,11 +4,11 @@
  * (`XENSTORED_PATH`, spec/xenstore.md §1.2): every socket peer is a privileged dom0
  * connection. Only bytes move here; requests are handled by {@link XsServer}.
  */
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { PcibackError } from '../../errors.js';
 import { XsServer, type XsConnection } from '../server/index.js';
+import { removeStaleSocket } from '../../unix-socket-path.js';
 
 /** Options of {@link serveXenstoreUnixSocket}. */
 export interface XsUnixSocketOptions {
@@ -34,45 +34,6 @@ export interface XsUnixSocketServer {
 }
 
 const DEFAULT_MAX_PENDING_OUTPUT_BYTES = 16 * 1024 * 1024;
-
-/** True when something accepts connections on `path` (a live daemon). */
-function isSocketLive(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => {
-      probe.destroy();
-      resolve(false);
-    });
-  });
-}
-
-/** Remove a stale socket at `path`; refuse a live one or a file that is not a socket. */
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = (await lstat(path)).isSocket();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
-  if (!isSocket) {
-    throw new PcibackError(
-      'XS_SOCKET_PATH',
-      `Cannot serve xenstore on "${path}": the path exists and is not a socket`,
-    );
-  }
-  if (await isSocketLive(path)) {
-    throw new PcibackError(
-      'XS_SOCKET_IN_USE',
-      `Cannot serve xenstore on "${path}": another daemon is listening there`,
-    );
-  }
-  await unlink(path);
-}
 
 /** Wire one accepted socket to a new dispatcher connection. */
 function attach(socket: Socket, server: XsServer, maxPending: number, log: (l: string) => void) {
@@ -133,7 +94,7 @@ export async function serveXenstoreUnixSocket(
   const server = options.server ?? new XsServer({ log });
   const maxPending = options.maxPendingOutputBytes ?? DEFAULT_MAX_PENDING_OUTPUT_BYTES;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  await removeStaleSocket(path);
+  await removeStaleSocket(path, 'xenstore', 'XS_SOCKET');
   const sockets = new Set<Socket>();
   const net: Server = createServer((socket) => {
     sockets.add(socket);
