@@ -363,7 +363,7 @@ test('recordReset() keeps the method that worked, or why the device is not reset
   clock.nowMs = 5_000_000;
   const ok = db.recordReset(NIC, { ok: true, method: 'flr' });
   assert.deepEqual(ok.reset, { state: 'method', method: 'flr', atMs: 5_000_000 });
-  assert.equal(db.recentLog().at(-1)?.message, 'Reset device "0000:03:00.0" with "flr"');
+  assert.equal(db.recentLog().at(-1)?.message, 'Device "0000:03:00.0" resets with "flr"');
   clock.nowMs = 6_000_000;
   const failed = db.recordReset(NIC, {
     ok: false,
@@ -376,7 +376,7 @@ test('recordReset() keeps the method that worked, or why the device is not reset
   });
   assert.equal(
     db.recentLog().at(-1)?.message,
-    'Cannot reset device "0000:03:00.0": no FLR, PM reset or bus reset available',
+    'Device "0000:03:00.0" is not resettable: no FLR, PM reset or bus reset available',
   );
   assert.throws(
     () => db.recordReset(NIC, { ok: true, method: 'magic' } as never),

@@ -603,8 +603,8 @@ export class AssignableDb {
         {
           kind: EVENT_KINDS.resetRecorded,
           message: checked.ok
-            ? `Reset device "${bdf}" with "${checked.method}"`
-            : `Cannot reset device "${bdf}": ${checked.reason}`,
+            ? `Device "${bdf}" resets with "${checked.method}"`
+            : `Device "${bdf}" is not resettable: ${checked.reason}`,
         },
         bdf,
       );
