@@ -6,93 +6,9 @@ import { join, relative } from 'node:path';
 import { PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY } from '../../abi/pci-regs.js';
 import { ConfigSpace } from '../../pci/config-space.js';
 import { PciAddress } from '../../pci/address.js';
-import { FakeSysfs, type FakePciFunctionSpec, type FakeSysfsOptions } from './fake-sysfs.js';
+import { FakeSysfs, type FakeSysfsOptions } from './fake-sysfs.js';
 import { isSysfsError } from './sysfs-io.js';
-
-const NIC = '0000:03:00.0';
-const NIC1 = '0000:03:00.1';
-const VF = '0000:03:10.0';
-const PORT = '0000:00:1c.0';
-const GPU = '0000:00:02.0';
-const STUCK = '0000:00:03.0';
-
-function machine(): FakePciFunctionSpec[] {
-  return [
-    {
-      address: '0000:00:00.0',
-      simple: { vendorId: 0x8086, deviceId: 0x3e0f, classCode: 0x060000 },
-    },
-    {
-      address: PORT,
-      simple: {
-        vendorId: 0x8086,
-        deviceId: 0xa110,
-        classCode: 0x060400,
-        headerType: 1,
-        secondaryBus: 3,
-        subordinateBus: 3,
-        pcie: {},
-      },
-      driver: 'pcieport',
-    },
-    {
-      address: NIC,
-      simple: {
-        vendorId: 0x8086,
-        deviceId: 0x10c9,
-        classCode: 0x020000,
-        subsystemVendorId: 0x8086,
-        subsystemDeviceId: 0xa03c,
-        irq: 16,
-        barSizes: new Map([[0, 0x20000n]]),
-        pm: {},
-        pcie: { flr: true },
-      },
-      driver: 'igb',
-      iommuGroup: 7,
-    },
-    {
-      address: NIC1,
-      simple: {
-        vendorId: 0x8086,
-        deviceId: 0x10c9,
-        classCode: 0x020000,
-        irq: 17,
-        barSizes: new Map([[0, 0x20000n]]),
-      },
-      driver: 'igb',
-      iommuGroup: 7,
-    },
-    {
-      address: VF,
-      simple: { vendorId: 0x8086, deviceId: 0x10ca, classCode: 0x020000, pcie: { flr: true } },
-      physfn: NIC,
-      iommuGroup: 8,
-      resources: [{ start: 0xd0000000n, sizeBytes: 0x4000n, flags: 0x40200 }],
-    },
-    {
-      address: GPU,
-      simple: {
-        vendorId: 0x10de,
-        deviceId: 0x1d10,
-        classCode: 0x030000,
-        irq: 11,
-        barSizes: new Map([[0, 0x1000000n]]),
-        pm: {},
-      },
-      iommuGroup: 2,
-    },
-    {
-      address: STUCK,
-      simple: {
-        vendorId: 0x1b36,
-        deviceId: 0x0001,
-        classCode: 0x088000,
-        pm: { noSoftReset: true },
-      },
-    },
-  ];
-}
+import { GPU, NIC, NIC1, PORT, STUCK, VF, machine } from './test-machine.js';
 
 function withFake(run: (sysfs: FakeSysfs) => void, options: Partial<FakeSysfsOptions> = {}): void {
   const sysfs = FakeSysfs.create({

@@ -6,95 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isPcibackError } from '../../errors.js';
 import { PciAddress } from '../../pci/address.js';
-import { FakeSysfs, type FakePciFunctionSpec, type FakeSysfsOptions } from './fake-sysfs.js';
+import { FakeSysfs, type FakeSysfsOptions } from './fake-sysfs.js';
 import { LinuxPciHost } from './linux-pci-host.js';
 import { isSysfsError, type SysfsIo } from './sysfs-io.js';
+import * as M from './test-machine.js';
 
-const NIC = PciAddress.parse('0000:03:00.0');
-const NIC1 = PciAddress.parse('0000:03:00.1');
-const VF = PciAddress.parse('0000:03:10.0');
-const PORT = PciAddress.parse('0000:00:1c.0');
-const GPU = PciAddress.parse('0000:00:02.0');
-const STUCK = PciAddress.parse('0000:00:03.0');
+const { machine } = M;
+
+const NIC = PciAddress.parse(M.NIC);
+const VF = PciAddress.parse(M.VF);
+const PORT = PciAddress.parse(M.PORT);
+const GPU = PciAddress.parse(M.GPU);
+const STUCK = PciAddress.parse(M.STUCK);
 const MISSING = PciAddress.parse('0000:09:00.0');
-
-function machine(): FakePciFunctionSpec[] {
-  return [
-    {
-      address: '0000:00:00.0',
-      simple: { vendorId: 0x8086, deviceId: 0x3e0f, classCode: 0x060000 },
-    },
-    {
-      address: PORT,
-      simple: {
-        vendorId: 0x8086,
-        deviceId: 0xa110,
-        classCode: 0x060400,
-        headerType: 1,
-        secondaryBus: 3,
-        subordinateBus: 3,
-        pcie: {},
-      },
-      driver: 'pcieport',
-    },
-    {
-      address: NIC,
-      simple: {
-        vendorId: 0x8086,
-        deviceId: 0x10c9,
-        classCode: 0x020000,
-        subsystemVendorId: 0x8086,
-        subsystemDeviceId: 0xa03c,
-        irq: 16,
-        barSizes: new Map([[0, 0x20000n]]),
-        pm: {},
-        pcie: { flr: true },
-      },
-      driver: 'igb',
-      iommuGroup: 7,
-    },
-    {
-      address: NIC1,
-      simple: {
-        vendorId: 0x8086,
-        deviceId: 0x10c9,
-        classCode: 0x020000,
-        irq: 17,
-        barSizes: new Map([[0, 0x20000n]]),
-      },
-      driver: 'igb',
-      iommuGroup: 7,
-    },
-    {
-      address: VF,
-      simple: { vendorId: 0x8086, deviceId: 0x10ca, classCode: 0x020000, pcie: { flr: true } },
-      physfn: NIC,
-      iommuGroup: 8,
-      resources: [{ start: 0xd0000000n, sizeBytes: 0x4000n, flags: 0x40200 }],
-    },
-    {
-      address: GPU,
-      simple: {
-        vendorId: 0x10de,
-        deviceId: 0x1d10,
-        classCode: 0x030000,
-        irq: 11,
-        barSizes: new Map([[0, 0x1000000n]]),
-        pm: {},
-      },
-      iommuGroup: 2,
-    },
-    {
-      address: STUCK,
-      simple: {
-        vendorId: 0x1b36,
-        deviceId: 0x0001,
-        classCode: 0x088000,
-        pm: { noSoftReset: true },
-      },
-    },
-  ];
-}
 
 function withHost(
   run: (host: LinuxPciHost, sysfs: FakeSysfs) => void,
@@ -193,7 +117,7 @@ test('info() reports driver_override and an old kernel without reset_method', ()
     },
     {
       functions: machine().map((s) =>
-        s.address === GPU ? { ...s, driverOverride: 'vfio-pci' } : s,
+        s.address === M.GPU ? { ...s, driverOverride: 'vfio-pci' } : s,
       ),
     },
   );
@@ -527,7 +451,7 @@ test('reset() falls through a method the kernel answers ENOTTY to, and reports w
     },
     {
       functions: machine().map((s) =>
-        s.address === NIC ? { ...s, resetErrors: { flr: 'ENOTTY' } } : s,
+        s.address === M.NIC ? { ...s, resetErrors: { flr: 'ENOTTY' } } : s,
       ),
     },
   );
@@ -543,7 +467,7 @@ test('reset() falls through a method the kernel answers ENOTTY to, and reports w
     },
     {
       functions: machine().map((s) =>
-        s.address === NIC ? { ...s, resetErrors: { flr: 'ENOTTY', pm: 'EIO' } } : s,
+        s.address === M.NIC ? { ...s, resetErrors: { flr: 'ENOTTY', pm: 'EIO' } } : s,
       ),
     },
   );
