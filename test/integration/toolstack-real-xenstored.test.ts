@@ -7,7 +7,6 @@
  * parameter ({@link PcibackPeerFactory}); today the scripted one of
  * test/support/scripted-pciback.ts plays pciback.
  */
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PcibackError } from '../../src/errors.js';
 import {
@@ -22,9 +21,7 @@ import {
 import { isXsError, XsClient } from '../../src/xenstore/client/index.js';
 import {
   connectXenstored,
-  realXenstoredUnavailable,
-  startOurXenstored,
-  startRealXenstored,
+  testOnEveryXenstored,
   type XenstoredHandle,
 } from '../support/real-xenstored.js';
 import { startScriptedPciback, type PcibackPeerFactory } from '../support/scripted-pciback.js';
@@ -220,41 +217,9 @@ async function toolstackScenario(
   }
 }
 
-test(
-  'the toolstack attaches, lists and detaches PCI devices through pciback xenstored',
-  { timeout: 30_000 },
-  async () => {
-    const xsd = await startOurXenstored();
-    try {
-      await toolstackScenario(xsd, startScriptedPciback);
-    } finally {
-      await xsd.stop();
-    }
-  },
-);
-
-test(
-  "the toolstack attaches, lists and detaches PCI devices through Xen's C xenstored",
-  { skip: realXenstoredUnavailable('c') ?? false, timeout: 30_000 },
-  async () => {
-    const xsd = await startRealXenstored('c', [0, D]);
-    try {
-      await toolstackScenario(xsd, startScriptedPciback);
-    } finally {
-      await xsd.stop();
-    }
-  },
-);
-
-test(
-  "the toolstack attaches, lists and detaches PCI devices through Xen's oxenstored",
-  { skip: realXenstoredUnavailable('o') ?? false, timeout: 30_000 },
-  async () => {
-    const xsd = await startRealXenstored('o', [0, D]);
-    try {
-      await toolstackScenario(xsd, startScriptedPciback);
-    } finally {
-      await xsd.stop();
-    }
-  },
+testOnEveryXenstored(
+  'the toolstack attaches, lists and detaches PCI devices through',
+  [0, D],
+  30_000,
+  (xsd) => toolstackScenario(xsd, startScriptedPciback),
 );

@@ -21,6 +21,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { test } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { XsTransport } from '../../src/xenstore/client/index.js';
@@ -299,4 +300,38 @@ export async function connectXenstored(
 ): Promise<XsTransport> {
   // The client retries C's EAGAIN (backlog 1) itself until the timeout.
   return connectXenstoreUnixSocket(socketPath, { connectTimeoutMs: options.timeoutMs ?? 5000 });
+}
+
+/** The daemons a scenario runs against: ours, Xen's C xenstored, Xen's oxenstored. */
+export const XENSTORED_KINDS = [
+  { kind: 'ours', label: 'pciback xenstored' },
+  { kind: 'c', label: "Xen's C xenstored" },
+  { kind: 'o', label: "Xen's oxenstored" },
+] as const;
+
+/**
+ * One `node:test` test per daemon of {@link XENSTORED_KINDS}, titled `<title> <label>`:
+ * each starts its daemon (knowing `domids`), runs `scenario` and always stops it. A real
+ * daemon that cannot run here is skipped with the reason.
+ */
+export function testOnEveryXenstored(
+  title: string,
+  domids: readonly number[],
+  timeoutMs: number,
+  scenario: (xsd: XenstoredHandle) => Promise<void>,
+): void {
+  for (const { kind, label } of XENSTORED_KINDS) {
+    const skip = kind === 'ours' ? false : (realXenstoredUnavailable(kind) ?? false);
+    test(`${title} ${label}`, { skip, timeout: timeoutMs }, async () => {
+      const xsd =
+        kind === 'ours'
+          ? await startOurXenstored(domids)
+          : await startRealXenstored(kind, [...domids]);
+      try {
+        await scenario(xsd);
+      } finally {
+        await xsd.stop();
+      }
+    });
+  }
 }
