@@ -38,7 +38,10 @@ import {
   detachPci,
   formatBdf,
   watchAerFailures,
+  watchBackendErrors,
   type AerFailureWatch,
+  type BackendErrorReport,
+  type BackendErrorWatch,
   type PciSpec,
 } from '../toolstack/index.js';
 import { XsClient } from '../xenstore/client/index.js';
@@ -330,6 +333,8 @@ export class SimHost {
   readonly #options: SimHostOptions;
   readonly #activity: ReturnType<typeof setInterval>;
   #aerWatch: AerFailureWatch | undefined;
+  #errorWatch: BackendErrorWatch | undefined;
+  readonly #errorListeners: ((report: BackendErrorReport) => void)[] = [];
   #socket: XsUnixSocketServer | undefined;
   #closed = false;
   #onDestroyed: ((guest: SimGuest) => void) | undefined;
@@ -379,11 +384,9 @@ export class SimHost {
       owners: this.interrupts.owners,
       hide: machine.pciback.hide,
       logger,
+      // The connection drops the device and reports it on its error node (§6.4+).
       onForcedRelease: (address, domid) => {
-        logger.warn(
-          { device: address.toString(), domid },
-          'Device unbound while in use by a guest',
-        );
+        void this.backend.withdraw(address, domid);
       },
     });
     // Boot: pciback registers and seizes what hide= names, then dom0's drivers take the rest.
@@ -414,6 +417,16 @@ export class SimHost {
         logger: host.#logger,
         destroyDomain: (domid, reason) => host.destroyGuest(domid, reason),
       });
+      host.#errorWatch = await watchBackendErrors(host.#toolstack, {
+        logger: host.#logger,
+        onError: (report) => {
+          host.#logger.warn(
+            { domid: report.domid, devid: report.devid },
+            `PCI backend of domain ${report.domid} reports: ${report.text}`,
+          );
+          for (const listener of host.#errorListeners) listener(report);
+        },
+      });
       return host;
     } catch (err) {
       await host.close();
@@ -424,6 +437,11 @@ export class SimHost {
   /** Call `listener` whenever a guest is destroyed (by the toolstack, a test or `close`). */
   onGuestDestroyed(listener: (guest: SimGuest) => void): void {
     this.#onDestroyed = listener;
+  }
+
+  /** Call `listener` for every report on a PCI backend's error node (the toolstack's view). */
+  onBackendError(listener: (report: BackendErrorReport) => void): void {
+    this.#errorListeners.push(listener);
   }
 
   /** Every running guest. */
@@ -600,6 +618,7 @@ export class SimHost {
     for (const domid of [...this.#guests.keys()])
       await this.destroyGuest(domid).catch(() => undefined);
     await this.#aerWatch?.close().catch(() => undefined);
+    await this.#errorWatch?.close().catch(() => undefined);
     await this.backend.close().catch(() => undefined);
     await this.#socket?.close();
     this.#toolstack.close();

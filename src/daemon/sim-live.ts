@@ -65,6 +65,12 @@ export async function startLiveSim(machine: Machine, options: LiveSimOptions): P
         `${guest.name} (domid ${guest.domid}): destroyed: ${guest.destroyedBecause ?? 'by the host'}`,
       );
     });
+    host.onBackendError(({ domid, text }) => {
+      const guest = host.guest(domid);
+      options.onLine(
+        `${guest === undefined ? `domain ${domid}` : `${guest.name} (domid ${domid})`}: pciback reports: ${text}`,
+      );
+    });
     for (const domain of machine.domains) {
       const guest = await host.createGuest({
         name: domain.name,

@@ -18,6 +18,8 @@ import { ersResultName } from '../platform/sim/aer-core.js';
 import { injectAerError } from './sim-aer.js';
 import type { StubAttribute } from './control/protocol.js';
 import type { PciStub } from '../pciback/stub/index.js';
+import type { SimPciHost } from '../platform/sim/sim-pci-host.js';
+import { PciAddress } from '../pci/index.js';
 import { PcibackError } from '../errors.js';
 
 /** What the simulator's session needs beyond the common options. */
@@ -32,8 +34,16 @@ export interface SimSessionConfig {
   readonly onLine?: (line: string) => void;
 }
 
-/** Read or write one attribute of pciback's driver directory (spec §6.5). */
-function stubAttribute(stub: PciStub, name: StubAttribute, value: string | undefined): string {
+/**
+ * Read or write one attribute of pciback's driver directory (spec §6.5, and the driver
+ * core's `bind`/`unbind`, which take a BDF).
+ */
+function stubAttribute(
+  pci: SimPciHost,
+  stub: PciStub,
+  name: StubAttribute,
+  value: string | undefined,
+): string {
   const write = (set: (text: string) => void): string => {
     if (value === undefined) {
       throw new PcibackError('STUB_WRITE_ONLY', `Cannot read "${name}": it is write-only`);
@@ -87,7 +97,38 @@ function stubAttribute(stub: PciStub, name: StubAttribute, value: string | undef
       return write((t) => {
         stub.irqHandlerState(t);
       });
+    case 'bind':
+      return write((t) => {
+        pci.bind(parseBdfAttribute(name, t), stub.driverName);
+      });
+    case 'unbind':
+      return write((t) => {
+        const address = parseBdfAttribute(name, t);
+        if (stub.get(address) === undefined) {
+          throw new PcibackError(
+            'NO_SUCH_DEVICE',
+            `Cannot unbind "${address.toString()}" from ${stub.driverName}: it is not bound to it`,
+          );
+        }
+        pci.unbind(address);
+      });
   }
+}
+
+/** A `bind`/`unbind` value: one full BDF (`DDDD:BB:DD.F`), as the kernel wants it. */
+function parseBdfAttribute(name: string, text: string): PciAddress {
+  const trimmed = text.trim();
+  try {
+    if (/^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/.test(trimmed)) {
+      return PciAddress.parse(trimmed);
+    }
+  } catch {
+    /* reported below */
+  }
+  throw new PcibackError(
+    'STUB_INVALID_ARGUMENT',
+    `Cannot write "${text}" to "${name}": give a full address such as 0000:03:00.0`,
+  );
 }
 
 /** Boot the simulated host and expose it as a {@link PlatformSession}. */
@@ -118,7 +159,7 @@ export async function openSimSession(
         /* nothing to forget */
       }
     },
-    stubAttribute: (name, value) => stubAttribute(host.stub, name, value),
+    stubAttribute: (name, value) => stubAttribute(host.pci, host.stub, name, value),
     injectAerError: async (address, { fatal }) => {
       const report = await injectAerError(host, address, { fatal });
       return {

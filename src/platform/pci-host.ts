@@ -84,6 +84,13 @@ export interface PciHostPlatform {
   open(address: PciAddress): HostPciDevice;
   /** Resources (BARs 0..5, ROM at 6) with their sizes. */
   resources(address: PciAddress): readonly PciResource[];
+  /**
+   * The driver dom0 would bind to the function without the stub (its id tables; Linux
+   * would read `modalias` against `modules.alias`): a name, null for none, undefined
+   * when the platform cannot tell. Reconcile uses it for a device seized before any
+   * record was written (boot-time `hide=`).
+   */
+  nativeDriver?(address: PciAddress): string | null | undefined;
   /** Drivers present (`/sys/bus/pci/drivers`). */
   drivers(): readonly string[];
   /** `driver/unbind`: detach the function from its driver; no-op when it has none. */

@@ -22,7 +22,13 @@ import { STATE_ERROR } from './types.js';
 class FakeHost implements PciHostPlatform {
   readonly kind = 'fake';
   readonly #functions = new Map<number, HostPciFunctionInfo>();
+  /** What `nativeDriver` answers (absent: undefined, the host cannot tell). */
+  readonly native = new Map<number, string | null>();
   failList = false;
+
+  nativeDriver(address: PciAddress): string | null | undefined {
+    return this.native.get(address.key);
+  }
 
   plug(bdf: string, driver: string | null): void {
     const address = PciAddress.parse(bdf);
@@ -338,6 +344,29 @@ test('reconcile() adopts a device on the stub that the database does not know', 
     db.recentLog().map((e) => e.kind),
     ['device-adopted'],
   );
+});
+
+test('reconcile() adopts with the native driver when the host knows it (a boot-time hide=)', (t) => {
+  const { db } = openTestDb(t);
+  const host = new FakeHost();
+  host.plug('03:00.0', 'pciback');
+  host.plug('04:00.0', 'pciback');
+  host.native.set(NIC.key, 'ixgbe');
+  host.native.set(NVME.key, null);
+  const repairs = run(db, host, []);
+  assert.deepEqual(
+    repairs.map((r) => r.message),
+    [
+      'Adopted device "0000:03:00.0" found on stub "pciback" without a record: its native driver is "ixgbe"',
+      'Adopted device "0000:04:00.0" found on stub "pciback" without a record: no driver matches it',
+    ],
+  );
+  assert.equal(db.getAssignable(NIC)?.originalDriver.state, 'bound');
+  assert.deepEqual(
+    { ...db.getAssignable(NIC)?.originalDriver, driverPath: undefined },
+    { state: 'bound', name: 'ixgbe', driverPath: undefined },
+  );
+  assert.deepEqual(db.getAssignable(NVME)?.originalDriver, { state: 'none' });
 });
 
 test('reconcile() accepts any iterable of live domains and logs each repair after commit', (t) => {

@@ -16,8 +16,9 @@
  *    (`device-reseized`). When a device of a live guest left the stub (2 or 3), its
  *    attachment is released first (`attachment-lost`), as Linux pciback releases a
  *    device unbound under a guest (spec/pciback.md §6.4).
- * 4. A device on the stub driver that the database does not know is adopted with an
- *    unknown original driver (`device-adopted`).
+ * 4. A device on the stub driver that the database does not know is adopted
+ *    (`device-adopted`), with the driver the host says would take it natively
+ *    ({@link PciHostPlatform.nativeDriver}), else an unknown original driver.
  *
  * The whole pass is one IMMEDIATE transaction: each repair is committed together with
  * its event-log entry, and a failure (the host listing throws) changes nothing.
@@ -141,11 +142,19 @@ export function reconcile(
     const known = new Set(records.map((r) => r.address.key));
     for (const info of onHost.values()) {
       if (info.driver !== stubDriver || known.has(info.address.key)) continue;
+      const native = host.nativeDriver?.(info.address);
+      const adopted = `Adopted device "${info.address.toString()}" found on stub "${stubDriver}" without a record`;
       const message =
-        `Adopted device "${info.address.toString()}" found on stub "${stubDriver}" without a ` +
-        `record: its original driver is unknown, so removing it cannot rebind one`;
+        native === undefined
+          ? `${adopted}: its original driver is unknown, so removing it cannot rebind one`
+          : `${adopted}: ${native === null ? 'no driver matches it' : `its native driver is "${native}"`}`;
       db.addAssignable(info.address, {
-        originalDriver: { state: 'unknown' },
+        originalDriver:
+          native === undefined
+            ? { state: 'unknown' }
+            : native === null
+              ? { state: 'none' }
+              : { state: 'bound', name: native },
         stubDriver,
         logAs: { kind: EVENT_KINDS.deviceAdopted, message },
       });

@@ -63,6 +63,13 @@ export {
   type WatchAerFailuresOptions,
 } from './aer-watch.js';
 export {
+  BACKEND_ERROR_MAX_LENGTH,
+  watchBackendErrors,
+  type BackendErrorReport,
+  type BackendErrorWatch,
+  type WatchBackendErrorsOptions,
+} from './backend-errors.js';
+export {
   GUEST_READONLY_DIRS,
   GUEST_WRITABLE_DIRS,
   createDomainNodes,

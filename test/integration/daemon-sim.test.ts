@@ -51,7 +51,9 @@ test(
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';
+    let stderr = '';
     daemon.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    daemon.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const exited = new Promise<number | null>((resolve) =>
       daemon.once('exit', (code) => {
         resolve(code);
@@ -86,6 +88,26 @@ test(
       // Attached again, it leaves the list.
       assert.equal((await cli('attach', 'guest1', '03:00.0', ...X)).code, 0);
       assert.equal((await cli('assignable-list', ...C)).out, '');
+      // Unbound from pciback while guest1 uses it (§6.4): released and reset at once, the
+      // guest loses it, and the toolstack is told through the backend's error node.
+      const unbind = await cli('stub-attr', 'unbind', '0000:03:00.0', ...C);
+      assert.deepEqual(unbind, { code: 0, out: '', err: '' });
+      for (let i = 0; i < 100 && !stderr.includes('pciback reports'); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(
+        stderr,
+        /guest1 \(domid (\d+)\): pciback reports: 19 Device 0000:03:00\.0 was unbound from pciback while in use by domain \1/,
+      );
+      const stray = await cli('stub-attr', 'unbind', '0000:03:00.0', ...C);
+      assert.equal(stray.code, 1);
+      assert.match(stray.err, /not bound to it/);
+      // Bound back, it is free and assignable again.
+      assert.equal((await cli('stub-attr', 'bind', '0000:03:00.0', ...C)).code, 0);
+      assert.equal((await cli('assignable-list', ...C)).out, '0000:03:00.0 \n');
+      const badBdf = await cli('stub-attr', 'bind', '3:0.0', ...C);
+      assert.equal(badBdf.code, 1);
+      assert.match(badBdf.err, /give a full address such as 0000:03:00\.0/);
       daemon.kill('SIGTERM');
       assert.equal(await exited, 0);
       assert.equal(existsSync(control), false, 'the control socket is removed');

@@ -76,6 +76,8 @@ export const STUB_ATTRIBUTES = [
   'quirks',
   'irq_handlers',
   'irq_handler_state',
+  'bind',
+  'unbind',
 ] as const;
 
 /** One of {@link STUB_ATTRIBUTES}. */

@@ -17,6 +17,7 @@ import { isXsError } from '../../xenstore/client/index.js';
 export const ERRNO = {
   ENOENT: 2,
   EIO: 5,
+  ENODEV: 19,
   ENOMEM: 12,
   EFAULT: 14,
   EINVAL: 22,

@@ -702,3 +702,38 @@ test('reconfigure: a state-N=5 whose vdev-N names no exported device stops quiet
     await bed.close();
   }
 });
+
+test('withdraw (unbind in use, §6.4): the device leaves the connection, the error node tells the toolstack, nothing else changes', async () => {
+  const bed = createBed({ seized: ['0000:03:00.0', '0000:03:00.1'] });
+  try {
+    const fe = await coldPlug(bed, ['03:00.0', '03:00.1']);
+    const connection = bed.backend.device(D);
+    assert.ok(connection !== undefined);
+    const gone = PciAddress.parse('0000:03:00.1');
+    const dev = connection.topology.devices().find((d) => d.address.equals(gone));
+    assert.ok(dev !== undefined);
+    // What the stub does first: put the device (reset, free) without the connection.
+    bed.pool.release(dev);
+    assert.equal(await bed.backend.withdraw(gone, D), true);
+    await bed.settle();
+    assert.equal(connection.topology.get(0, 0, 0x01), undefined, 'the guest no longer reaches it');
+    assert.notEqual(connection.topology.get(0, 0, 0x00), undefined, 'its sibling stays');
+    assert.equal(bed.owners.find(gone), undefined);
+    assert.equal(
+      await read(bed.toolstack, ERROR_NODE),
+      `19 Device 0000:03:00.1 was unbound from pciback while in use by domain ${D}`,
+    );
+    // As the original: the frontend is not told and xenstore keeps the device's keys.
+    assert.deepEqual(bed.stateWrites(D), ['2', '3', '4']);
+    assert.deepEqual(await backendKeys(bed, ['dev-1', 'state-1']), {
+      'dev-1': '0000:03:00.1',
+      'state-1': '3',
+    });
+    assert.equal(fe.roots.length, 1);
+    // A second withdraw, or one for another domain, finds nothing.
+    assert.equal(await bed.backend.withdraw(gone, D), false);
+    assert.equal(await bed.backend.withdraw(PciAddress.parse('0000:03:00.0'), D + 1), false);
+  } finally {
+    await bed.close();
+  }
+});

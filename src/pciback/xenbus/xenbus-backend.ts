@@ -18,6 +18,7 @@ import {
   type DomId,
   type Logger,
 } from '../../platform/types.js';
+import type { PciAddress } from '../../pci/index.js';
 import { isXsError, type XsClient } from '../../xenstore/client/index.js';
 import type { PciDeviceSource } from '../stub/device-pool.js';
 import {
@@ -163,6 +164,20 @@ export class XenbusBackend {
   /** The device of `<frontendDomid>/<devid>`, if live. */
   device(frontendDomid: number, devid = 0): PcibackXenbusDevice | undefined {
     return this.#devices.get(`${this.basePath}/${frontendDomid}/${devid}`);
+  }
+
+  /**
+   * The stub took `address` back from `frontendDomid` (an unbind in use): every live
+   * connection of that domain drops it and reports it on its error node (see
+   * {@link PcibackXenbusDevice.withdraw}). Returns true when a connection held it.
+   */
+  async withdraw(address: PciAddress, frontendDomid: number): Promise<boolean> {
+    let held = false;
+    for (const device of this.devices()) {
+      if (device.frontendDomid !== frontendDomid) continue;
+      if (await device.withdraw(address)) held = true;
+    }
+    return held;
   }
 
   /** A plain snapshot of every live device. */

@@ -693,6 +693,25 @@ export class PcibackXenbusDevice {
     return true;
   }
 
+  /**
+   * The stub took `address` back while this connection used it (an unbind in use, §6.4).
+   * The device leaves the topology at once (the stub already reset it; it is not put
+   * again), so the guest's next op on it gets `XEN_PCI_ERR_dev_not_found`. As in the
+   * original the frontend is not notified and `dev-N`/`vdev-N` stay; beyond it, the
+   * toolstack is told as `xenbus_dev_error` would: the error node, no state change.
+   * Returns false when this connection did not hold the device.
+   */
+  async withdraw(address: PciAddress): Promise<boolean> {
+    const dev = this.topology.devices().find((d) => d.address.equals(address));
+    if (dev === undefined || !this.topology.release(dev)) return false;
+    this.#owners.unregister(address);
+    await this.#writeError(
+      ERRNO.ENODEV,
+      `Device ${address.toString()} was unbound from pciback while in use by domain ${this.frontendDomid}`,
+    );
+    return true;
+  }
+
   // --- removal ---------------------------------------------------------------------------
 
   /**

@@ -298,6 +298,12 @@ export class SimPciHost implements PciHostPlatform {
     return this.#sorted().map((record) => this.#info(record));
   }
 
+  /** The catalog's dom0 driver of the function (null for a dump: none is known to match). */
+  nativeDriver(address: PciAddress): string | null | undefined {
+    const record = this.#functions.get(address.key);
+    return record === undefined ? undefined : record.entry.originalDriver;
+  }
+
   info(address: PciAddress): HostPciFunctionInfo | undefined {
     const record = this.#functions.get(address.key);
     return record === undefined ? undefined : this.#info(record);
