@@ -38,6 +38,7 @@ import type {
 import type { Logger } from '../types.js';
 import { describeErrno } from './errno.js';
 import { LinuxHostPciDevice } from './host-device.js';
+import { pciModalias, type ModuleAliases } from './module-aliases.js';
 import { STUB_DRIVER_MODULES, isStubDriverName } from './stub-driver.js';
 import { NodeSysfsIo, ReadOnlySysfsIo, isSysfsError, joinRoot, type SysfsIo } from './sysfs-io.js';
 import {
@@ -81,6 +82,11 @@ export interface LinuxPciHostOptions {
   readonly sleepMs?: (ms: number) => void;
   /** Architecture quirks of opened devices; x86 by default. */
   readonly arch?: 'x86' | 'generic';
+  /**
+   * The kernel's module alias tables, for {@link LinuxPciHost.nativeDriver}
+   * (`ModuleAliases.load()`); without them the native driver is unknown.
+   */
+  readonly moduleAliases?: ModuleAliases | undefined;
 }
 
 /**
@@ -103,8 +109,10 @@ export class LinuxPciHost implements PciHostPlatform {
   readonly #sleepMs: ((ms: number) => void) | undefined;
   readonly #arch: 'x86' | 'generic' | undefined;
   readonly #opened = new Map<number, LinuxHostPciDevice>();
+  readonly #moduleAliases: ModuleAliases | undefined;
 
   constructor(options: LinuxPciHostOptions = {}) {
+    this.#moduleAliases = options.moduleAliases;
     const io = options.io ?? new NodeSysfsIo(options.root ?? '/sys');
     this.io = options.readOnly === true ? new ReadOnlySysfsIo(io) : io;
     this.#logger = options.logger;
@@ -169,6 +177,50 @@ export class LinuxPciHost implements PciHostPlatform {
       if (isSysfsError(err, 'ENOENT', 'ENODEV') && !this.io.exists(dir)) return undefined;
       throw this.#wrap(`Cannot read PCI device "${address.toString()}"`, err);
     }
+  }
+
+  /**
+   * The driver the function's `modalias` leads to: the matching modules' PCI drivers
+   * (`module/<name>/drivers/pci:<driver>` when loaded, else the module's name), stub
+   * modules left out. Null when nothing matches; undefined without alias tables, for an
+   * absent function, or when several drivers match (the kernel's choice then depends on
+   * load order).
+   */
+  nativeDriver(address: PciAddress): string | null | undefined {
+    const aliases = this.#moduleAliases;
+    const info = aliases === undefined ? undefined : this.info(address);
+    if (aliases === undefined || info === undefined) return undefined;
+    const modalias =
+      this.#optionalText(`${deviceDir(address)}/modalias`)?.trim() || pciModalias(info);
+    const stubModules = new Set(
+      Object.values(STUB_DRIVER_MODULES).map((m) => m.replaceAll('-', '_')),
+    );
+    const drivers = new Set<string>();
+    for (const module of aliases.modulesFor(modalias)) {
+      if (stubModules.has(module)) continue;
+      for (const driver of this.#moduleDrivers(module)) drivers.add(driver);
+    }
+    if (drivers.size > 1) {
+      this.#logger?.debug(
+        { device: address.toString(), drivers: [...drivers] },
+        `Several drivers match "${address.toString()}"; its native driver is left unknown`,
+      );
+      return undefined;
+    }
+    return drivers.values().next().value ?? null;
+  }
+
+  /** A module's PCI drivers when it is loaded, else its name (the usual driver name). */
+  #moduleDrivers(module: string): string[] {
+    const dir = `module/${module}/drivers`;
+    let entries: string[] = [];
+    try {
+      if (this.io.exists(dir)) entries = this.io.readdir(dir);
+    } catch {
+      entries = [];
+    }
+    const pci = entries.filter((e) => e.startsWith('pci:')).map((e) => e.slice(4));
+    return pci.length > 0 ? pci : [module];
   }
 
   open(address: PciAddress): LinuxHostPciDevice {
