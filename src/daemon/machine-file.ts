@@ -86,6 +86,23 @@ const machineSchema = z.strictObject({
     .default([]),
 });
 
+/**
+ * A machine whose PCI bus is the host's (`pciback daemon --platform linux --guests`):
+ * no simulated devices; `pciback.hide` and the domains name the host's functions.
+ */
+const hostBusMachineSchema = machineSchema.extend({
+  devices: z
+    .array(z.union([modelDevice, dumpDevice]))
+    .max(0, 'the PCI bus is the host\'s: leave "devices" empty')
+    .default([]),
+});
+
+/** Options of {@link parseMachine} and {@link loadMachineFile}. */
+export interface ParseMachineOptions {
+  /** The machine runs on the host's PCI bus: `devices` must be empty (or absent). */
+  readonly hostBus?: boolean;
+}
+
 /** A validated machine. */
 export type Machine = z.infer<typeof machineSchema>;
 /** One device of a machine. */
@@ -110,8 +127,14 @@ function formatPath(path: readonly PropertyKey[]): string {
  * Validate a parsed JSON document as a machine.
  * @throws PcibackError `MACHINE_INVALID` naming the path of the first bad field.
  */
-export function parseMachine(document: unknown, source = 'machine'): Machine {
-  const result = machineSchema.safeParse(document);
+export function parseMachine(
+  document: unknown,
+  source = 'machine',
+  options: ParseMachineOptions = {},
+): Machine {
+  const result = (options.hostBus === true ? hostBusMachineSchema : machineSchema).safeParse(
+    document,
+  );
   if (!result.success) {
     const issue = result.error.issues[0];
     const where = issue === undefined ? '(root)' : formatPath(issue.path);
@@ -146,7 +169,7 @@ export function parseMachine(document: unknown, source = 'machine'): Machine {
 }
 
 /** Read, parse and validate a machine file; dump paths become absolute. */
-export function loadMachineFile(path: string): Machine {
+export function loadMachineFile(path: string, options: ParseMachineOptions = {}): Machine {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -171,7 +194,7 @@ export function loadMachineFile(path: string): Machine {
       },
     );
   }
-  const machine = parseMachine(document, path);
+  const machine = parseMachine(document, path, options);
   const base = dirname(resolve(path));
   return {
     ...machine,

@@ -21,6 +21,7 @@ import { PCI_RESET_METHODS, type PciHostPlatform } from '../platform/pci-host.js
 import {
   FakeSysfs,
   LinuxPciHost,
+  ModuleAliases,
   chooseStubDriver,
   fakeFunctionsFromDumpFile,
   isStubDriverName,
@@ -197,6 +198,50 @@ export function checkSysfsWriteAccess(sysfsRoot: string, uid = process.getuid?.(
 const PCIBACK_SLOTS = 'bus/pci/drivers/pciback/slots';
 const PCIBACK_REMOVE_SLOT = 'bus/pci/drivers/pciback/remove_slot';
 
+/** A Linux PCI bus opened for a session, with the fake host behind it when there is one. */
+export interface OpenedLinuxHost {
+  readonly host: LinuxPciHost;
+  /** Dispose of it when the session closes. */
+  readonly fake: FakeHost | undefined;
+}
+
+/**
+ * The Linux bus of a session: a fake host (`fakeSysfs`) or sysfs at `sysfsRoot` (root
+ * needed to write the real `/sys`). On a real sysfs, the running kernel's module alias
+ * tables tell the native driver of a device adopted from the stub.
+ *
+ * @throws {PcibackError} `PLATFORM_OPTIONS` for conflicting options, `PERMISSION_DENIED`,
+ *   `FAKE_HOST_INVALID`.
+ */
+export function openLinuxPciHost(options: PlatformSessionOptions): OpenedLinuxHost {
+  const logger = options.logger ?? SILENT_LOGGER;
+  const readOnly = options.readOnly === true;
+  if (options.fakeSysfs !== undefined && options.sysfsRoot !== undefined) {
+    throw new PcibackError(
+      'PLATFORM_OPTIONS',
+      'Cannot open the linux platform: give --sysfs-root or --fake-sysfs, not both',
+    );
+  }
+  if (options.fakeSysfsState !== undefined && options.fakeSysfs === undefined) {
+    throw new PcibackError(
+      'PLATFORM_OPTIONS',
+      'Cannot open the linux platform: --fake-sysfs-state needs --fake-sysfs',
+    );
+  }
+  if (options.fakeSysfs !== undefined) {
+    const fake = loadFakeHost(options.fakeSysfs, {
+      ...(options.fakeSysfsState === undefined ? {} : { statePath: options.fakeSysfsState }),
+      logger,
+    });
+    const moduleAliases = fake.moduleAliases;
+    return { host: new LinuxPciHost({ io: fake.io, readOnly, logger, moduleAliases }), fake };
+  }
+  const root = options.sysfsRoot ?? '/sys';
+  if (!readOnly) checkSysfsWriteAccess(root, options.uid);
+  const moduleAliases = ModuleAliases.load();
+  return { host: new LinuxPciHost({ root, readOnly, logger, moduleAliases }), fake: undefined };
+}
+
 /**
  * The `linux` platform: `LinuxPciHost` on `sysfsRoot` (default `/sys`) or on a fake
  * host, with `chooseStubDriver`. Sysfs cannot tell which Xen domains exist, so the
@@ -204,37 +249,13 @@ const PCIBACK_REMOVE_SLOT = 'bus/pci/drivers/pciback/remove_slot';
  * an attachment it cannot check.
  */
 export const openLinuxSession: PlatformSessionFactory = (options) => {
-  const logger = options.logger ?? SILENT_LOGGER;
-  const readOnly = options.readOnly === true;
-  if (options.fakeSysfs !== undefined && options.sysfsRoot !== undefined) {
-    return Promise.reject(
-      new PcibackError(
-        'PLATFORM_OPTIONS',
-        'Cannot open the linux platform: give --sysfs-root or --fake-sysfs, not both',
-      ),
-    );
+  let opened: OpenedLinuxHost;
+  try {
+    opened = openLinuxPciHost(options);
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
-  if (options.fakeSysfsState !== undefined && options.fakeSysfs === undefined) {
-    return Promise.reject(
-      new PcibackError(
-        'PLATFORM_OPTIONS',
-        'Cannot open the linux platform: --fake-sysfs-state needs --fake-sysfs',
-      ),
-    );
-  }
-  let fake: FakeHost | undefined;
-  let host: LinuxPciHost;
-  if (options.fakeSysfs !== undefined) {
-    fake = loadFakeHost(options.fakeSysfs, {
-      ...(options.fakeSysfsState === undefined ? {} : { statePath: options.fakeSysfsState }),
-      logger,
-    });
-    host = new LinuxPciHost({ io: fake.io, readOnly, logger });
-  } else {
-    const root = options.sysfsRoot ?? '/sys';
-    if (!readOnly) checkSysfsWriteAccess(root, options.uid);
-    host = new LinuxPciHost({ root, readOnly, logger });
-  }
+  const { host, fake } = opened;
   try {
     const stubDriver = chooseStubDriver(host, options.stubDriver);
     const { db } = options;
@@ -429,6 +450,11 @@ export interface FakeHost {
   readonly sysfs: FakeSysfs;
   /** The tree as a `LinuxPciHost` should use it: writes save the state file. */
   readonly io: SysfsIo;
+  /**
+   * The fake kernel's module alias tables: each driver's ID table as depmod would write
+   * it, so a device adopted from the stub gets the driver it came from.
+   */
+  readonly moduleAliases: ModuleAliases;
   /** Delete the tree (the state file stays). */
   dispose(): void;
 }
@@ -621,6 +647,33 @@ function buildFunctions(
  * IDs of the functions the *file* binds to it, whatever the state file says now, so a
  * device can go back to its original driver after a restart.
  */
+/** A fake driver's ID as depmod writes it (`file2alias.c` `do_pci_entry`). */
+function aliasOfId(id: FakePciId): string {
+  const field = (value: number | undefined, digits: number): string =>
+    value === undefined || value === 0xffffffff
+      ? '*'
+      : value.toString(16).toUpperCase().padStart(digits, '0');
+  const mask = id.classMask ?? 0;
+  const classByte = (shift: number): string =>
+    ((mask >>> shift) & 0xff) === 0xff ? field(((id.classCode ?? 0) >>> shift) & 0xff, 2) : '*';
+  return (
+    `pci:v${field(id.vendor, 8)}d${field(id.device, 8)}` +
+    `sv${field(id.subvendor, 8)}sd${field(id.subdevice, 8)}` +
+    `bc${classByte(16)}sc${classByte(8)}i${classByte(0)}`
+  );
+}
+
+/** The fake kernel's `modules.alias`: every ID of every (non-stub) driver. */
+function fakeModuleAliases(drivers: readonly (string | FakeDriverSpec)[]): ModuleAliases {
+  return new ModuleAliases(
+    drivers.flatMap((driver) =>
+      typeof driver === 'string'
+        ? []
+        : (driver.ids ?? []).map((id) => ({ pattern: aliasOfId(id), module: driver.name })),
+    ),
+  );
+}
+
 function buildDrivers(
   declared: readonly z.output<typeof driverEntry>[],
   functions: readonly BuiltFunction[],
@@ -758,6 +811,7 @@ export function loadFakeHost(path: string, options: LoadFakeHostOptions = {}): F
   return {
     sysfs,
     io: new SavingSysfsIo(sysfs, save),
+    moduleAliases: fakeModuleAliases(drivers),
     dispose: () => {
       sysfs.dispose();
     },

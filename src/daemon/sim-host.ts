@@ -53,6 +53,8 @@ import {
 } from '../xenstore/transport/unix-socket.js';
 import { PcibackError } from '../errors.js';
 import { connectFrontend } from './connect-frontend.js';
+import type { HostPciSide, HostPciSideDevice, HostPciSideFactory } from './host-pci-side.js';
+import type { PciHostPlatform } from '../platform/pci-host.js';
 import type { Machine, MachineDevice } from './machine-file.js';
 import type {
   GuestDeviceLine,
@@ -320,14 +322,15 @@ export class SimHost {
   readonly xen: SimHypervisor;
   readonly interrupts: SimInterrupts;
   readonly server: XsServer;
-  /** The host's PCI bus with its kernel-like driver core. */
-  readonly pci: SimPciHost;
+  /** The host's PCI bus with its kernel-like driver core (the side's). */
+  readonly pci: PciHostPlatform;
+  /** Where the PCI bus comes from: the simulated machine, or Linux sysfs. */
+  readonly side: HostPciSide;
   /** pciback's stub: the seized devices and their policy. */
   readonly stub: PciStub;
   readonly backend: XenbusBackend;
   readonly topology: 'vpci' | 'passthrough';
   readonly #toolstack: XsClient;
-  readonly #functions = new Map<number, HostFunction>();
   readonly #guests = new Map<number, SimGuest>();
   readonly #logger: Logger;
   readonly #options: SimHostOptions;
@@ -340,7 +343,7 @@ export class SimHost {
   #onDestroyed: ((guest: SimGuest) => void) | undefined;
   readonly #destroying = new Map<number, Promise<void>>();
 
-  private constructor(machine: Machine, options: SimHostOptions) {
+  private constructor(machine: Machine, options: SimHostOptions, side: HostPciSideFactory) {
     this.#options = options;
     this.#logger = options.logger ?? SILENT_LOGGER;
     const logger = this.#logger;
@@ -359,23 +362,11 @@ export class SimHost {
       },
     });
     this.#toolstack = new XsClient(connectInProcess(this.server));
-    const entries: SimPciHostEntry[] = [];
-    for (const [index, device] of machine.devices.entries()) {
-      for (const { address, hardware, driver } of machineFunctions(
-        device,
-        index,
-        this.interrupts,
-      )) {
-        const host = new SimHostPciDevice(hardware, { address, irq: firmwareIrq(hardware) });
-        this.interrupts.attach(host);
-        entries.push({ address, host, originalDriver: driver });
-        this.#functions.set(address.key, { address, host });
-      }
-    }
-    const dom0Drivers = [...new Set(entries.flatMap((e) => e.originalDriver ?? []))];
-    this.pci = new SimPciHost(entries, { logger, dom0Drivers });
+    this.side = side({ xen: this.xen, interrupts: this.interrupts, logger });
+    this.pci = this.side.pci;
+    const { side: pciSide } = this;
     this.stub = new PciStub(this.pci, {
-      factory: pcibackDeviceFactory((a) => this.pci.stubDevice(a, this.interrupts), {
+      factory: pcibackDeviceFactory((a) => pciSide.stubDevice(a), {
         global: { permissive: machine.pciback.permissive },
         irqLines: this.interrupts.irqs,
         host: this.pci,
@@ -383,6 +374,7 @@ export class SimHost {
       }),
       owners: this.interrupts.owners,
       hide: machine.pciback.hide,
+      ...(this.side.stubDriverName === undefined ? {} : { driverName: this.side.stubDriverName }),
       logger,
       // The connection drops the device and reports it on its error node (§6.4+).
       onForcedRelease: (address, domid) => {
@@ -390,11 +382,7 @@ export class SimHost {
       },
     });
     // Boot: pciback registers and seizes what hide= names, then dom0's drivers take the rest.
-    this.pci.registerDriver(this.stub.driverName, this.stub);
-    this.pci.onDriverUnbinding((address) => {
-      this.stub.driverUnbinding(address);
-    });
-    this.pci.bindDom0Drivers();
+    this.side.connectStub(this.stub);
     this.backend = new XenbusBackend({
       xs: new XsClient(connectInProcess(this.server)),
       pool: this.stub,
@@ -408,9 +396,24 @@ export class SimHost {
     }, options.activityIntervalMs ?? 5);
   }
 
-  /** Boot the machine's host side (no guest yet). */
-  static async start(machine: Machine, options: SimHostOptions = {}): Promise<SimHost> {
-    const host = new SimHost(machine, options);
+  /** Boot the machine's host side (no guest yet) on the machine's simulated PCI bus. */
+  static start(machine: Machine, options: SimHostOptions = {}): Promise<SimHost> {
+    return SimHost.startOn(machine, simPciSide(machine), options);
+  }
+
+  /**
+   * Boot the host side on another PCI bus (`side`): the machine's `devices` are not used,
+   * its `pciback` settings and `domains` are.
+   *
+   * @example
+   * const host = await SimHost.startOn(machine, linuxPciSide(new LinuxPciHost({ io })));
+   */
+  static async startOn(
+    machine: Machine,
+    side: HostPciSideFactory,
+    options: SimHostOptions = {},
+  ): Promise<SimHost> {
+    const host = new SimHost(machine, options, side);
     try {
       await host.backend.start();
       host.#aerWatch = await watchAerFailures(host.#toolstack, {
@@ -588,24 +591,24 @@ export class SimHost {
   /** A function of the machine: its PCI core view, and pciback's device when seized. */
   hostFunction(
     address: PciAddress,
-  ): { readonly host: SimHostPciDevice; readonly backend?: PcibackDevice } | undefined {
-    const fn = this.#functions.get(address.key);
-    if (fn === undefined) return undefined;
+  ): { readonly host: HostPciSideDevice; readonly backend?: PcibackDevice } | undefined {
+    const host = this.side.device(address);
+    if (host === undefined) return undefined;
     const backend = this.stub.get(address);
-    return backend === undefined ? { host: fn.host } : { host: fn.host, backend };
+    return backend === undefined ? { host } : { host, backend };
   }
 
   /** The machine's functions and what the backend counted. */
   deviceResults(): DeviceResult[] {
-    return [...this.#functions.values()].map((fn) => {
-      const backend = this.stub.get(fn.address);
+    return this.side.functions().map((address) => {
+      const backend = this.stub.get(address);
       return {
-        address: fn.address.toString(),
+        address: address.toString(),
         seized: backend !== undefined,
-        owner: this.stub.userOf(fn.address),
-        driver: this.pci.info(fn.address)?.driver ?? null,
+        owner: this.stub.userOf(address),
+        driver: this.pci.info(address)?.driver ?? null,
         ...(backend === undefined ? {} : { backend: backend.stats() }),
-        interrupts: this.interrupts.deviceStats(fn.address),
+        interrupts: this.side.deviceStats?.(address),
       };
     });
   }
@@ -624,6 +627,7 @@ export class SimHost {
     this.#toolstack.close();
     this.server.closeAll();
     this.xen.dispose();
+    this.side.close?.();
   }
 
   #requireGuest(domid: number): SimGuest {
@@ -646,8 +650,8 @@ export class SimHost {
       );
     }
     const { domain, bus, dev, func } = spec.bdf;
-    const fns = [...this.#functions.values()]
-      .map((f) => f.address)
+    const fns = this.side
+      .functions()
       .filter(
         (a) =>
           a.domain === domain &&
@@ -679,12 +683,51 @@ export class SimHost {
   }
 
   #raiseDeviceInterrupts(): void {
-    for (const fn of this.#functions.values()) {
-      if (this.stub.userOf(fn.address) === null) continue;
-      const msi = this.interrupts.msiControl(fn.address);
-      if (msi === undefined) continue;
-      if (msi.msiEnabled()) fireInterrupts(fn.host, { msi: msi.msiIrqs().map((_, i) => i) });
-      else if (msi.msixEnabled()) fireInterrupts(fn.host, { msix: [0, 1, 2, 3] });
-    }
+    this.side.raiseInterrupts?.((address) => this.stub.userOf(address) !== null);
   }
+}
+
+/**
+ * The simulated machine's PCI bus as a {@link HostPciSide}: its devices (catalog models
+ * and dumps) on a `SimPciHost`, pciback registered as a driver of its driver core, dom0's
+ * drivers bound to the rest, and device activity raising enabled vectors.
+ */
+export function simPciSide(machine: Machine): HostPciSideFactory {
+  return ({ interrupts, logger }) => {
+    const functions = new Map<number, HostFunction>();
+    const entries: SimPciHostEntry[] = [];
+    for (const [index, device] of machine.devices.entries()) {
+      for (const { address, hardware, driver } of machineFunctions(device, index, interrupts)) {
+        const host = new SimHostPciDevice(hardware, { address, irq: firmwareIrq(hardware) });
+        interrupts.attach(host);
+        entries.push({ address, host, originalDriver: driver });
+        functions.set(address.key, { address, host });
+      }
+    }
+    const dom0Drivers = [...new Set(entries.flatMap((e) => e.originalDriver ?? []))];
+    const pci = new SimPciHost(entries, { logger, dom0Drivers });
+    return {
+      pci,
+      functions: () => [...functions.values()].map((f) => f.address),
+      device: (address) => functions.get(address.key)?.host,
+      stubDevice: (address) => pci.stubDevice(address, interrupts),
+      connectStub: (stub) => {
+        pci.registerDriver(stub.driverName, stub);
+        pci.onDriverUnbinding((address) => {
+          stub.driverUnbinding(address);
+        });
+        pci.bindDom0Drivers();
+      },
+      deviceStats: (address) => interrupts.deviceStats(address),
+      raiseInterrupts: (inUse) => {
+        for (const fn of functions.values()) {
+          if (!inUse(fn.address)) continue;
+          const msi = interrupts.msiControl(fn.address);
+          if (msi === undefined) continue;
+          if (msi.msiEnabled()) fireInterrupts(fn.host, { msi: msi.msiIrqs().map((_, i) => i) });
+          else if (msi.msixEnabled()) fireInterrupts(fn.host, { msix: [0, 1, 2, 3] });
+        }
+      },
+    };
+  };
 }

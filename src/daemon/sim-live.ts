@@ -8,6 +8,7 @@
 import { SILENT_LOGGER, type Logger } from '../platform/types.js';
 import { domainSpecs, type Machine } from './machine-file.js';
 import { SimHost, type SimGuest } from './sim-host.js';
+import type { HostPciSideFactory } from './host-pci-side.js';
 import type { GuestToHost } from '../platform/sim/guest/messages.js';
 
 /** Options of {@link startLiveSim}. */
@@ -18,6 +19,8 @@ export interface LiveSimOptions {
   readonly logger?: Logger;
   /** One line per event worth showing (guest connected, rescan, report, end). */
   readonly onLine: (line: string) => void;
+  /** The PCI bus (default: the machine's simulated devices). */
+  readonly side?: HostPciSideFactory;
 }
 
 /** A running live simulator. */
@@ -54,10 +57,14 @@ function describe(guest: SimGuest, message: GuestToHost): string | undefined {
 
 /** Boot the machine with every guest staying alive, and serve the store. */
 export async function startLiveSim(machine: Machine, options: LiveSimOptions): Promise<LiveSim> {
-  const host = await SimHost.start(machine, {
+  const hostOptions = {
     logger: options.logger ?? SILENT_LOGGER,
     ...(options.opTimeoutMs === undefined ? {} : { opTimeoutMs: options.opTimeoutMs }),
-  });
+  };
+  const host =
+    options.side === undefined
+      ? await SimHost.start(machine, hostOptions)
+      : await SimHost.startOn(machine, options.side, hostOptions);
   try {
     const socket = await host.serveSocket(options.socketPath);
     host.onGuestDestroyed((guest) => {

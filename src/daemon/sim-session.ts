@@ -16,9 +16,10 @@ import { startLiveSim } from './sim-live.js';
 import { SILENT_LOGGER } from '../platform/types.js';
 import { ersResultName } from '../platform/sim/aer-core.js';
 import { injectAerError } from './sim-aer.js';
-import type { StubAttribute } from './control/protocol.js';
+import type { AerInjectResult, StubAttribute } from './control/protocol.js';
+import type { SimHost } from './sim-host.js';
 import type { PciStub } from '../pciback/stub/index.js';
-import type { SimPciHost } from '../platform/sim/sim-pci-host.js';
+import type { PciHostPlatform } from '../platform/pci-host.js';
 import { PciAddress } from '../pci/index.js';
 import { PcibackError } from '../errors.js';
 
@@ -36,10 +37,10 @@ export interface SimSessionConfig {
 
 /**
  * Read or write one attribute of pciback's driver directory (spec §6.5, and the driver
- * core's `bind`/`unbind`, which take a BDF).
+ * core's `bind`/`unbind`, which take a BDF). Shared with the Linux-bus host session.
  */
-function stubAttribute(
-  pci: SimPciHost,
+export function stubAttribute(
+  pci: PciHostPlatform,
   stub: PciStub,
   name: StubAttribute,
   value: string | undefined,
@@ -131,6 +132,27 @@ function parseBdfAttribute(name: string, text: string): PciAddress {
   );
 }
 
+/** `aer-inject` on a running host, answered in the control protocol's shape. */
+export async function injectAerForControl(
+  host: SimHost,
+  address: PciAddress,
+  fatal: boolean,
+): Promise<AerInjectResult> {
+  const report = await injectAerError(host, address, { fatal });
+  return {
+    address: report.address,
+    fatal,
+    detected: report.detected,
+    status: report.statusName,
+    recovered: report.recovered,
+    calls: report.calls.map(
+      (c) =>
+        `${c.address} ${c.callback}${c.result === null ? '' : ` -> ${ersResultName(c.result)}`}`,
+    ),
+    killedDomains: [...new Set(report.kills.map((k) => k.frontendDomid))],
+  };
+}
+
 /** Boot the simulated host and expose it as a {@link PlatformSession}. */
 export async function openSimSession(
   options: PlatformSessionOptions,
@@ -160,21 +182,7 @@ export async function openSimSession(
       }
     },
     stubAttribute: (name, value) => stubAttribute(host.pci, host.stub, name, value),
-    injectAerError: async (address, { fatal }) => {
-      const report = await injectAerError(host, address, { fatal });
-      return {
-        address: report.address,
-        fatal,
-        detected: report.detected,
-        status: report.statusName,
-        recovered: report.recovered,
-        calls: report.calls.map(
-          (c) =>
-            `${c.address} ${c.callback}${c.result === null ? '' : ` -> ${ersResultName(c.result)}`}`,
-        ),
-        killedDomains: [...new Set(report.kills.map((k) => k.frontendDomid))],
-      };
-    },
+    injectAerError: (address, { fatal }) => injectAerForControl(host, address, fatal),
     close: () => live.close(),
   };
 }

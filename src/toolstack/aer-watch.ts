@@ -10,9 +10,10 @@
  * the backend's `backend/pci` directory calls the caller's `destroyDomain` once per
  * failure.
  */
-import type { Logger } from '../platform/types.js';
+import { SILENT_LOGGER, type Logger } from '../platform/types.js';
 import { isXsError, type XsClient } from '../xenstore/client/index.js';
 import { pciBackendPath } from './attach.js';
+import { backendDomidOption, unwatchQuietly } from './watch-support.js';
 
 /** The key pciback writes on an unrecoverable AER error. */
 export const AER_STATE_KEY = 'aerState';
@@ -46,13 +47,6 @@ export interface AerFailureWatch {
    */
   close(): Promise<void>;
 }
-
-const SILENT: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
 
 /** A domid as pciback writes it in a path (`%d`), below DOMID_FIRST_RESERVED (0x7ff0). */
 function parseDomidSegment(text: string): number | undefined {
@@ -93,13 +87,8 @@ export async function watchAerFailures(
   client: XsClient,
   options: WatchAerFailuresOptions,
 ): Promise<AerFailureWatch> {
-  const backendDomid = options.backendDomid ?? 0;
-  if (!Number.isInteger(backendDomid) || backendDomid < 0 || backendDomid >= 0x7ff0) {
-    throw new RangeError(
-      `Cannot watch for AER failures of backend domain ${backendDomid}: it is not a domain id (0 to 0x7fef)`,
-    );
-  }
-  const logger = options.logger ?? SILENT;
+  const backendDomid = backendDomidOption(options.backendDomid, 'watch for AER failures');
+  const logger = options.logger ?? SILENT_LOGGER;
   const root = `/local/domain/${backendDomid}/backend/pci`;
   const token = `pciback-ts-aer-${++tokenCounter}`;
   /** Guests whose current failure was acted on. */
@@ -199,11 +188,7 @@ export async function watchAerFailures(
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      if (!client.closed) {
-        await client.unwatch(root, token).catch((e: unknown) => {
-          logger.debug({ err: e }, `Cannot remove the AER watch on "${root}"`);
-        });
-      }
+      await unwatchQuietly(client, root, token, logger);
       await queue;
     },
   };

@@ -76,9 +76,10 @@ export interface AttachPciOptions {
   /** EAGAIN retries of the transaction (default: the client's). */
   readonly maxRetries?: number;
   /**
-   * After a hot add, wait until pciback has exported the device (`state-N` = 3, backend
-   * Connected again) and fail with pciback's own error text when it refused it (backend
-   * Closing, `error/.../error`). Beyond libxl, which returns without knowing; default false.
+   * On a running domain (not `starting`), wait until pciback has exported the device
+   * (`state-N` = 3; backend Connected again after a hot add, Initialised for the first
+   * device) and fail with pciback's own error text when it refused it (backend Closing,
+   * `error/.../error`). Beyond libxl, which returns without knowing; default false.
    */
   readonly confirm?: boolean;
 }
@@ -385,7 +386,7 @@ export async function attachPci(
     await tx.write(`${libxlPciPath(address)}/domid`, String(domid));
     return { index, address, hotplug: numText !== undefined };
   }, txOptions);
-  if (options.confirm === true && result.hotplug && !starting) {
+  if (options.confirm === true && !starting) {
     await waitForExport(
       client,
       { domid, backendDomid, index: result.index, bdfText },
@@ -396,9 +397,10 @@ export async function attachPci(
 }
 
 /**
- * Wait for pciback to settle after a hot add: Connected with `state-<index>` = 3 is
- * success; Closing or Closed is its refusal, reported with the text it wrote to
- * `/local/domain/<be>/error/backend/pci/<domid>/0/error`.
+ * Wait for pciback to settle after an add to a running domain: `state-<index>` = 3 with
+ * the device Connected (a hot add) or Initialised (the domain's first device: exported,
+ * whether or not a pcifront ever connects) is success; Closing or Closed is its refusal,
+ * reported with the text it wrote to `/local/domain/<be>/error/backend/pci/<domid>/0/error`.
  */
 async function waitForExport(
   client: XsClient,
@@ -407,9 +409,11 @@ async function waitForExport(
 ): Promise<void> {
   const be = pciBackendPath(target.domid, target.backendDomid);
   const errorNode = `/local/domain/${target.backendDomid}/error/backend/pci/${target.domid}/0/error`;
+  let lastState: number | undefined;
   const settled = async (): Promise<boolean> => {
     const state = parseCount((await readOptional(client, `${be}/state`)) ?? '');
-    if (state === XENBUS_STATE.Connected) {
+    lastState = state;
+    if (state === XENBUS_STATE.Connected || state === XENBUS_STATE.Initialised) {
       return (await readOptional(client, `${be}/state-${target.index}`)) === '3';
     }
     if (state === XENBUS_STATE.Closing || state === XENBUS_STATE.Closed) {
@@ -424,7 +428,10 @@ async function waitForExport(
   await waitUntil(client, be, settled, timeoutMs, () =>
     pciError(
       'PCI_BACKEND_TIMEOUT',
-      `Cannot confirm PCI device "${target.bdfText}" on domain ${target.domid}: pciback did not export it within ${timeoutMs} ms`,
+      `Cannot confirm PCI device "${target.bdfText}" on domain ${target.domid}: ` +
+        (lastState === XENBUS_STATE.Initialising
+          ? `no PCI backend took "${be}" within ${timeoutMs} ms (its state is still 1): is pciback running for this xenstore? The device stays written there`
+          : `pciback did not export it within ${timeoutMs} ms`),
     ),
   );
 }

@@ -11,6 +11,7 @@
  */
 import { SILENT_LOGGER, type Logger } from '../platform/types.js';
 import { isXsError, type XsClient } from '../xenstore/client/index.js';
+import { backendDomidOption, unwatchQuietly } from './watch-support.js';
 
 /** One report of a backend. */
 export interface BackendErrorReport {
@@ -60,12 +61,7 @@ export async function watchBackendErrors(
   client: XsClient,
   options: WatchBackendErrorsOptions,
 ): Promise<BackendErrorWatch> {
-  const backendDomid = options.backendDomid ?? 0;
-  if (!Number.isInteger(backendDomid) || backendDomid < 0 || backendDomid >= 0x7ff0) {
-    throw new RangeError(
-      `Cannot watch the errors of backend domain ${backendDomid}: it is not a domain id (0 to 0x7fef)`,
-    );
-  }
+  const backendDomid = backendDomidOption(options.backendDomid, 'watch the errors');
   const logger = options.logger ?? SILENT_LOGGER;
   const root = `/local/domain/${backendDomid}/error/backend/pci`;
   const token = `pciback-ts-backend-errors-${++tokenCounter}`;
@@ -143,11 +139,7 @@ export async function watchBackendErrors(
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      if (!client.closed) {
-        await client.unwatch(root, token).catch((err: unknown) => {
-          logger.debug({ err }, `Cannot remove the backend error watch on "${root}"`);
-        });
-      }
+      await unwatchQuietly(client, root, token, logger);
       await queue;
     },
   };

@@ -6,26 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { CLI_PATH } from '../support/paths.js';
+import { runCli, spawnDaemon, type CliRun } from '../support/cli-process.js';
 
-const execFileAsync = promisify(execFile);
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI_PATH, ...args], {
-      timeout: 30_000,
-    });
-    return { code: 0, out: stdout, err: stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: x.code ?? -1, out: x.stdout ?? '', err: x.stderr ?? '' };
-  }
-}
+const cli = (...args: string[]): Promise<CliRun> => runCli(args);
 
 test(
   'the sim daemon serves assignable-* and attach/detach on the same simulated host',
@@ -34,85 +20,66 @@ test(
     const dir = mkdtempSync(join(tmpdir(), 'daemon-sim-'));
     const control = join(dir, 'ctl.sock');
     const xs = join(dir, 'xs.sock');
-    const daemon = spawn(
-      process.execPath,
-      [
-        CLI_PATH,
-        'daemon',
-        '--platform',
-        'sim',
-        '--state-dir',
-        join(dir, 'state'),
-        '--control',
-        control,
-        '--xenstore-socket',
-        xs,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    daemon.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    daemon.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const exited = new Promise<number | null>((resolve) =>
-      daemon.once('exit', (code) => {
-        resolve(code);
-      }),
-    );
+    const daemon = await spawnDaemon([
+      '--platform',
+      'sim',
+      '--state-dir',
+      join(dir, 'state'),
+      '--control',
+      control,
+      '--xenstore-socket',
+      xs,
+    ]);
+    const exited = daemon.exited.then((e) => e.code);
     try {
-      for (let i = 0; i < 200 && !stdout.includes('listening'); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
       assert.match(
-        stdout,
+        daemon.stdout(),
         /pciback daemon listening on .*ctl\.sock \(platform sim, stub driver "pciback"/,
       );
       const C = ['--control', control];
       const X = ['--socket', xs];
       // Every seized device of the built-in machine is attached: none is assignable now.
-      assert.deepEqual(await cli('assignable-list', ...C), { code: 0, out: '', err: '' });
+      assert.deepEqual(await cli('assignable-list', ...C), { code: 0, stdout: '', stderr: '' });
       // A detached device goes back to the stub and is listed (xl's trailing space).
       assert.equal((await cli('detach', 'guest2', '03:00.0', ...X)).code, 0);
-      assert.equal((await cli('assignable-list', ...C)).out, '0000:03:00.0 \n');
+      assert.equal((await cli('assignable-list', ...C)).stdout, '0000:03:00.0 \n');
       // The root port is busy (bus mastering on) until forced; then named, then given back.
       const refused = await cli('assignable-add', '00:1c.0', ...C);
       assert.equal(refused.code, 1);
-      assert.match(refused.err, /driver "pcieport" is using it .*--force/);
+      assert.match(refused.stderr, /driver "pcieport" is using it .*--force/);
       assert.equal((await cli('assignable-add', '-n', 'port', '--force', '00:1c.0', ...C)).code, 0);
       assert.equal(
-        (await cli('assignable-list', '-n', ...C)).out,
+        (await cli('assignable-list', '-n', ...C)).stdout,
         '0000:00:1c.0 port\n0000:03:00.0 \n',
       );
       assert.equal((await cli('assignable-remove', '-r', 'port', ...C)).code, 0);
-      assert.equal((await cli('assignable-list', '-n', ...C)).out, '0000:03:00.0 \n');
+      assert.equal((await cli('assignable-list', '-n', ...C)).stdout, '0000:03:00.0 \n');
       // Attached again, it leaves the list.
       assert.equal((await cli('attach', 'guest1', '03:00.0', ...X)).code, 0);
-      assert.equal((await cli('assignable-list', ...C)).out, '');
+      assert.equal((await cli('assignable-list', ...C)).stdout, '');
       // Unbound from pciback while guest1 uses it (§6.4): released and reset at once, the
       // guest loses it, and the toolstack is told through the backend's error node.
       const unbind = await cli('stub-attr', 'unbind', '0000:03:00.0', ...C);
-      assert.deepEqual(unbind, { code: 0, out: '', err: '' });
-      for (let i = 0; i < 100 && !stderr.includes('pciback reports'); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      assert.deepEqual(unbind, { code: 0, stdout: '', stderr: '' });
+      await daemon.until(() => daemon.stderr().includes('pciback reports'), 'the report');
       assert.match(
-        stderr,
+        daemon.stderr(),
         /guest1 \(domid (\d+)\): pciback reports: 19 Device 0000:03:00\.0 was unbound from pciback while in use by domain \1/,
       );
       const stray = await cli('stub-attr', 'unbind', '0000:03:00.0', ...C);
       assert.equal(stray.code, 1);
-      assert.match(stray.err, /not bound to it/);
+      assert.match(stray.stderr, /not bound to it/);
       // Bound back, it is free and assignable again.
       assert.equal((await cli('stub-attr', 'bind', '0000:03:00.0', ...C)).code, 0);
-      assert.equal((await cli('assignable-list', ...C)).out, '0000:03:00.0 \n');
+      assert.equal((await cli('assignable-list', ...C)).stdout, '0000:03:00.0 \n');
       const badBdf = await cli('stub-attr', 'bind', '3:0.0', ...C);
       assert.equal(badBdf.code, 1);
-      assert.match(badBdf.err, /give a full address such as 0000:03:00\.0/);
-      daemon.kill('SIGTERM');
+      assert.match(badBdf.stderr, /give a full address such as 0000:03:00\.0/);
+      daemon.child.kill('SIGTERM');
       assert.equal(await exited, 0);
       assert.equal(existsSync(control), false, 'the control socket is removed');
     } finally {
-      daemon.kill('SIGKILL');
+      daemon.child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   },

@@ -15,6 +15,7 @@ import { defaultStateDir } from '../../state/index.js';
 import { printLines, UserError } from '../output.js';
 import { loadMachineFile } from '../../daemon/machine-file.js';
 import { registerSimPlatform } from '../../daemon/sim-session.js';
+import { registerLinuxGuestsPlatform } from '../../daemon/linux-guests-session.js';
 import { isPcibackError } from '../../errors.js';
 import { defaultXenstoredSocketPath } from './xenstored.js';
 import type { RegisterCommand } from './index.js';
@@ -29,6 +30,7 @@ interface DaemonFlags {
   readonly stubDriver?: string;
   readonly logLevel: string;
   readonly machine?: string;
+  readonly guests?: string;
   readonly xenstoreSocket?: string;
 }
 
@@ -46,6 +48,15 @@ Platforms:
           attach/detach/list work beside assignable-add/-remove/-list
   linux   real PCI devices through sysfs: needs root when the sysfs root is /sys
 
+Guests on the Linux bus: --platform linux --guests MACHINE.json
+  boots the simulated hypervisor, xenstore (--xenstore-socket) and the guests of
+  MACHINE.json on the Linux PCI bus (sysfs, or --fake-sysfs FILE): a machine file whose
+  "devices" is empty and whose "pciback.hide" and domains' "pci" name sysfs addresses.
+  The kernel's stub driver holds assignable devices (what hide= names is bound to it
+  first, as xl pci-assignable-add does); pciback's userspace stub serves them to the
+  guests: pciback attach|detach|list on the xenstore socket, assignable-add/-remove/-list,
+  stub-attr and aer-inject on the control socket.
+
 Fake host (tests and demos without hardware): --platform linux --fake-sysfs FILE
   FILE is JSON: a list of functions, or {"functions": [...], "drivers": [...]}.
   A function is an lspci/sysfs dump path (every device in it), or
@@ -60,6 +71,8 @@ Fake host (tests and demos without hardware): --platform linux --fake-sysfs FILE
 Examples:
   pciback daemon --platform linux
   pciback daemon --platform linux --fake-sysfs host.json --fake-sysfs-state host-state.json
+  pciback daemon --platform linux --fake-sysfs host.json --guests guests.json \
+      --xenstore-socket /tmp/xs.sock
 `;
 
 /** Registers `pciback daemon`. */
@@ -89,13 +102,38 @@ export const registerDaemonCommand: RegisterCommand = (program) => {
     .option('--stub-driver <name>', 'pciback, vfio-pci or pci-stub (default: the first loaded)')
     .option('--machine <file>', 'sim: the machine file (default: the built-in machine)')
     .option(
+      '--guests <file>',
+      'linux: boot the simulated hypervisor and the guests of FILE (a machine file without devices) on the Linux bus',
+    )
+    .option(
       '--xenstore-socket <path>',
-      "sim: where to serve the simulator's xenstore (default: as pciback xenstored)",
+      "sim, linux with --guests: where to serve the simulator's xenstore (default: as pciback xenstored)",
     )
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .addHelpText('after', HELP_AFTER)
     .action(async (flags: DaemonFlags) => {
       const logger = stderrLogger(flags.logLevel);
+      if (flags.guests !== undefined && flags.platform !== 'linux') {
+        throw new UserError(
+          'Cannot use --guests with --platform sim: give the machine with --machine',
+        );
+      }
+      if (flags.platform === 'linux' && flags.guests !== undefined) {
+        let machine;
+        try {
+          machine = loadMachineFile(flags.guests, { hostBus: true });
+        } catch (err) {
+          if (isPcibackError(err)) throw new UserError(err.message, { cause: err });
+          throw err;
+        }
+        registerLinuxGuestsPlatform({
+          machine,
+          xenstoreSocket: flags.xenstoreSocket ?? defaultXenstoredSocketPath(),
+          onLine: (line) => {
+            logger.info({ guest: true }, line);
+          },
+        });
+      }
       if (flags.platform === 'sim') {
         let machine;
         try {

@@ -737,3 +737,32 @@ test('withdraw (unbind in use, §6.4): the device leaves the connection, the err
     await bed.close();
   }
 });
+
+test("attach with confirm on a running domain: its first device is confirmed once exported, a refused one reports pciback's error", async () => {
+  const bed = createBed({ seized: ['0000:03:00.0'], guests: [D, D + 1] });
+  try {
+    await bed.backend.start();
+    // No pcifront yet: exported means Initialised with state-0 = 3.
+    await attachPci(bed.toolstack, {
+      domid: D,
+      domainName: 'guest',
+      spec: parsePciSpec('03:00.0'),
+      timeoutMs: 2000,
+      confirm: true,
+    });
+    assert.equal(await read(bed.toolstack, `${BE}/state-0`), '3');
+    // A device pciback does not hold: another domain's first attach is refused with its text.
+    await assert.rejects(
+      attachPci(bed.toolstack, {
+        domid: D + 1,
+        domainName: 'guest',
+        spec: parsePciSpec('04:00.0'),
+        timeoutMs: 2000,
+        confirm: true,
+      }),
+      /pciback refused it: 22 Couldn't locate PCI device \(0000:04:00\.0\)! perhaps already in-use\?/,
+    );
+  } finally {
+    await bed.close();
+  }
+});

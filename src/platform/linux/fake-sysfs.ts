@@ -9,7 +9,9 @@
  * `bind`, `unbind`, `new_id`, `remove_id` and a link per bound device, `drivers_probe`,
  * `kernel/iommu_groups/<n>/devices/`, and in each device directory `vendor`, `device`,
  * `subsystem_*`, `class`, `revision`, `irq`, `resource`, `config`, `enable`,
- * `driver_override`, `reset`, `reset_method` and the `driver`, `iommu_group`,
+ * `driver_override`, `reset`, `reset_method`, a `resource<N>` file per memory BAR
+ * (sparse, BAR-sized, read and written like memory: the kernel only mmaps them, the fake
+ * also takes pread/pwrite at the same offsets) and the `driver`, `iommu_group`,
  * `physfn`/`virtfn<N>` links.
  *
  * A directory cannot react to writes, so the fake is itself the {@link SysfsIo}: reads
@@ -40,7 +42,11 @@
  * seen by a user without privileges (writes EACCES, `config` reads cut at 64 bytes).
  */
 import {
+  closeSync,
   existsSync,
+  openSync,
+  truncateSync,
+  writeSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -231,6 +237,9 @@ const DRIVER_WRITE_ONLY = new Set([
   'remove_slot',
 ]);
 const DEVICE_WRITE_ONLY = new Set(['reset']);
+/** `resource0`..`resource5`: the BAR files (the ROM's is `rom`). */
+const RESOURCE_FILE = /^resource[0-5]$/;
+const MAX_BAR_FILES = 6;
 /** Kernel's `PAGE_SIZE - 1` limit of `driver_override`. */
 const DRIVER_OVERRIDE_MAX = 4095;
 
@@ -406,6 +415,40 @@ export class FakeSysfs implements SysfsIo {
     return this.#function(address).config.slice();
   }
 
+  /**
+   * The function itself sets `bits` in a config register (status bits the hardware
+   * records, such as AER or Device Status errors), bypassing the write masks that keep
+   * software from setting them.
+   */
+  setHardwareBits(
+    address: PciAddress | string,
+    byteOffset: number,
+    sizeBytes: 1 | 2 | 4,
+    bits: number,
+  ): void {
+    const fn = this.#function(address);
+    if (byteOffset < 0 || byteOffset + sizeBytes > fn.config.length) {
+      throw new RangeError(
+        `Cannot set bits at ${byteOffset} of "${fn.name}": its config space has ${fn.config.length} bytes`,
+      );
+    }
+    for (let i = 0; i < sizeBytes; i++) {
+      fn.config[byteOffset + i] = ((fn.config[byteOffset + i] ?? 0) | (bits >>> (8 * i))) & 0xff;
+    }
+    this.#flushConfig(fn);
+  }
+
+  /** `length` bytes of memory BAR `bar` from `byteOffset` (its `resource<N>` file). */
+  barBytes(
+    address: PciAddress | string,
+    bar: number,
+    byteOffset: number,
+    length: number,
+  ): Uint8Array {
+    const fn = this.#function(address);
+    return this.#inner.readBytes(`${fn.dir}/resource${bar}`, byteOffset, length);
+  }
+
   /** The real directory of the function, relative to the root. */
   deviceDir(address: PciAddress | string): string {
     return this.#function(address).dir;
@@ -515,6 +558,8 @@ export class FakeSysfs implements SysfsIo {
         this.#kernelCall(path, this.#writeResetMethod(fn, text));
         return data.length;
       default:
+        if (RESOURCE_FILE.test(attribute))
+          return this.#writeResource(fn, attribute, byteOffset, data);
         throw this.#error('write', path, 'EACCES');
     }
   }
@@ -526,6 +571,27 @@ export class FakeSysfs implements SysfsIo {
     applyConfigWrite(fn.config, fn.masks, { byteOffset, data: data.subarray(0, count) });
     this.#flushConfig(fn);
     return count;
+  }
+
+  /**
+   * A write to a memory BAR's `resource<N>`: stored like memory (clipped to the BAR).
+   * The kernel only mmaps memory BARs; the fake takes `pwrite` at the same offset.
+   */
+  #writeResource(
+    fn: FunctionState,
+    attribute: string,
+    byteOffset: number,
+    data: Uint8Array,
+  ): number {
+    const res = fn.resources[Number(attribute.slice('resource'.length))];
+    if (res === undefined || BigInt(byteOffset) >= res.sizeBytes) return 0;
+    const count = Math.min(data.length, Number(res.sizeBytes - BigInt(byteOffset)));
+    const fd = openSync(join(this.root, fn.dir, attribute), 'r+');
+    try {
+      return writeSync(fd, data, 0, count, byteOffset);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** `enable_store`. */
@@ -911,6 +977,14 @@ export class FakeSysfs implements SysfsIo {
       formatResourceLine(fn.resources[i] ?? { start: 0n, sizeBytes: 0n, flags: 0 }),
     ).join('');
     this.#attribute(fn, 'resource', resourceText);
+    // A memory BAR's `resource<N>`: sparse, BAR-sized, reading and writing like memory.
+    for (let index = 0; index < MAX_BAR_FILES; index++) {
+      const res = fn.resources[index];
+      if (res === undefined || (res.flags & IORESOURCE.MEM) === 0 || res.sizeBytes === 0n) continue;
+      const file = join(this.root, fn.dir, `resource${index}`);
+      writeFileSync(file, '');
+      truncateSync(file, Number(res.sizeBytes));
+    }
     this.#flushConfig(fn);
     if (this.#driverOverrideFile) {
       this.#attribute(fn, 'driver_override', `${fn.override ?? DRIVER_OVERRIDE_UNSET}\n`);

@@ -28,6 +28,19 @@ export {
   type LinuxPciHostOptions,
 } from './linux-pci-host.js';
 export {
+  MODULE_ALIAS_FILES,
+  ModuleAliases,
+  defaultModulesDir,
+  parseModuleAliases,
+  pciModalias,
+  type ModuleAlias,
+} from './module-aliases.js';
+export {
+  LinuxStubDevice,
+  type ConfigBitsInjector,
+  type LinuxStubDeviceOptions,
+} from './stub-device.js';
+export {
   STUB_DRIVERS,
   STUB_DRIVER_MODULES,
   chooseStubDriver,

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /**
- * dom0's PCIe AER recovery core for the simulator (spec §11 "AER core"; Linux
+ * dom0's PCIe AER recovery core for the simulated host (spec §11 "AER core"; Linux
  * `drivers/pci/pcie/err.c` `pcie_do_recovery`, summarised): an uncorrectable error is
- * injected into a function's simulated hardware, then the drivers bound to the functions
+ * injected into a function (an {@link AerCoreDevice}: simulated hardware, or a sysfs
+ * function whose config space gets the error bits), then the drivers bound to the functions
  * below the same bridge are called as Linux calls them:
  *
  * 1. `error_detected(state)` on every function (frozen for a fatal error, normal
@@ -55,9 +56,57 @@ import {
 } from '../../abi/pci-regs.js';
 import { PCI_CHANNEL_IO, PCI_ERS_RESULT, type PciChannelState } from '../../abi/pciif.js';
 import type { AerErrorEvent } from '../../devices/index.js';
-import { findCapability, findExtendedCapability } from '../../pci/capabilities.js';
-import { SILENT_LOGGER, type Logger } from '../types.js';
-import type { SimHostPciDevice } from './pci-core.js';
+import type { PciAddress } from '../../pci/address.js';
+import {
+  findCapability,
+  findExtendedCapability,
+  type ConfigReader,
+} from '../../pci/capabilities.js';
+import type { SavedConfigState } from '../../pci/config-state.js';
+import {
+  SILENT_LOGGER,
+  type ConfigAccessSize,
+  type ConfigReadResult,
+  type Logger,
+} from '../types.js';
+
+/**
+ * A function as the AER core reaches it: config space, the error injection (what the
+ * hardware records when it detects the errors) and the link reset of the port above.
+ * The simulator's `SimHostPciDevice` is one (its hardware records the errors); the Linux
+ * platform's stub device is another (the error bits are set in the function's config
+ * space: on a fake sysfs tree through the fake; a real kernel would need aer-inject).
+ */
+export interface AerCoreDevice {
+  readonly address: PciAddress;
+  readonly headerType: number;
+  readonly configSizeBytes: number;
+  readConfig(byteOffset: number, sizeBytes: ConfigAccessSize): ConfigReadResult;
+  writeConfig(byteOffset: number, sizeBytes: ConfigAccessSize, value: number): number;
+  /** The function detects `uncorrectable` (`PCI_ERR_UNC_*`): AER status, Device Status. */
+  injectAerError(errors: { readonly uncorrectable: number }): AerErrorEvent;
+  /** The port's secondary bus reset as it reaches this function (sticky bits survive). */
+  linkReset(): void;
+  /** `pci_save_state`. */
+  saveState(): SavedConfigState;
+  /** `pci_restore_state`. */
+  restoreState(state: SavedConfigState): void;
+}
+
+function readerOf(device: AerCoreDevice): ConfigReader {
+  return {
+    sizeBytes: device.configSizeBytes,
+    read8: (at) => device.readConfig(at, 1).value,
+    read16: (at) => device.readConfig(at, 2).value,
+    read32: (at) => device.readConfig(at, 4).value,
+  };
+}
+
+function aerCapOf(device: AerCoreDevice): number | undefined {
+  return device.configSizeBytes > 256
+    ? findExtendedCapability(readerOf(device), PCI_EXT_CAP_ID.ERR)
+    : undefined;
+}
 
 /**
  * A driver's `struct pci_error_handlers`, as the AER core calls them. Every callback is
@@ -72,7 +121,7 @@ export interface PciErrorHandlers {
 
 /** One function below the bridge, with the error handlers of the driver bound to it. */
 export interface AerCoreFunction {
-  readonly device: SimHostPciDevice;
+  readonly device: AerCoreDevice;
   /** `dev->driver->err_handler`; `undefined` when no driver (or none with handlers) is bound. */
   readonly handlers: PciErrorHandlers | undefined;
 }
@@ -167,8 +216,8 @@ function lowestBit(bits: number): number {
 }
 
 /** An unmasked `PCI_ERR_UNC_*` bit of the asked severity (see {@link AerCoreOptions}). */
-function chooseUncorrectable(device: SimHostPciDevice, fatal: boolean): number {
-  const aer = findExtendedCapability(device.hardware, PCI_EXT_CAP_ID.ERR);
+function chooseUncorrectable(device: AerCoreDevice, fatal: boolean): number {
+  const aer = aerCapOf(device);
   const severity =
     aer === undefined
       ? PCI_ERR_UNC_SEVER_DEFAULT
@@ -182,13 +231,13 @@ function chooseUncorrectable(device: SimHostPciDevice, fatal: boolean): number {
 }
 
 /** `pcie_clear_device_status` + `pci_aer_clear_nonfatal_status` (+ fatal bits when frozen). */
-function clearErrorStatus(device: SimHostPciDevice, frozen: boolean): void {
-  const exp = findCapability(device.hardware, PCI_CAP_ID.EXP);
+function clearErrorStatus(device: AerCoreDevice, frozen: boolean): void {
+  const exp = findCapability(readerOf(device), PCI_CAP_ID.EXP);
   if (exp !== undefined) {
     const devsta = device.readConfig(exp + PCI_EXP_DEVSTA_OFFSET, 2).value;
     device.writeConfig(exp + PCI_EXP_DEVSTA_OFFSET, 2, devsta); // RW1C: clears what was set
   }
-  const aer = findExtendedCapability(device.hardware, PCI_EXT_CAP_ID.ERR);
+  const aer = aerCapOf(device);
   if (aer !== undefined) {
     const status = device.readConfig(aer + PCI_ERR_UNCOR_STATUS_OFFSET, 4).value;
     const severity = device.readConfig(aer + PCI_ERR_UNCOR_SEVER_OFFSET, 4).value;
@@ -292,7 +341,7 @@ export async function injectAndRecover(
     );
   }
   const uncorrectable = (options.uncorrectable ?? chooseUncorrectable(device, fatal)) >>> 0;
-  const injected = device.hardware.injectAerError({ uncorrectable });
+  const injected = device.injectAerError({ uncorrectable });
   const recovery = new Recovery(logger);
   const detected = injected.fatal !== 0 || injected.nonFatal !== 0;
   const state: PciChannelState =
@@ -335,7 +384,7 @@ export async function injectAndRecover(
     const restore = options.restoreAfterReset ?? true;
     for (const fn of walk) {
       const saved = restore ? fn.device.saveState() : undefined;
-      fn.device.hardware.reset('bus');
+      fn.device.linkReset();
       if (saved !== undefined) fn.device.restoreState(saved);
       linkReset.push(fn.device.address.toString());
     }

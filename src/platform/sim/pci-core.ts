@@ -49,24 +49,8 @@ import {
   PCI_COMMAND_OFFSET,
   PCI_D0,
   PCI_D3HOT,
-  PCI_ERR_CAP_OFFSET,
-  PCI_ERR_COR_MASK_OFFSET,
-  PCI_ERR_ROOT_COMMAND_OFFSET,
-  PCI_ERR_UNCOR_MASK_OFFSET,
-  PCI_ERR_UNCOR_SEVER_OFFSET,
-  PCI_EXP_DEVCTL2_OFFSET,
   PCI_EXP_DEVCTL_BCR_FLR,
   PCI_EXP_DEVCTL_OFFSET,
-  PCI_EXP_FLAGS_OFFSET,
-  PCI_EXP_FLAGS_VERS_MASK,
-  PCI_EXP_LNKCTL2_OFFSET,
-  PCI_EXP_LNKCTL_OFFSET,
-  PCI_EXP_RTCTL_OFFSET,
-  PCI_EXP_SLTCTL2_OFFSET,
-  PCI_EXP_SLTCTL_OFFSET,
-  PCI_EXP_TYPE_RC_EC,
-  PCI_EXP_TYPE_ROOT_PORT,
-  PCI_EXT_CAP_ID,
   PCI_HEADER_TYPE_BRIDGE,
   PCI_HEADER_TYPE_CARDBUS,
   PCI_HEADER_TYPE_MASK,
@@ -75,18 +59,6 @@ import {
   PCI_INTERRUPT_LINE_OFFSET,
   PCI_INTERRUPT_PIN_OFFSET,
   PCI_LATENCY_TIMER_OFFSET,
-  PCI_MSIX_FLAGS_ENABLE,
-  PCI_MSIX_FLAGS_MASKALL,
-  PCI_MSIX_FLAGS_OFFSET,
-  PCI_MSI_ADDRESS_HI_OFFSET,
-  PCI_MSI_ADDRESS_LO_OFFSET,
-  PCI_MSI_DATA_32_OFFSET,
-  PCI_MSI_DATA_64_OFFSET,
-  PCI_MSI_FLAGS_64BIT,
-  PCI_MSI_FLAGS_MASKBIT,
-  PCI_MSI_FLAGS_OFFSET,
-  PCI_MSI_MASK_32_OFFSET,
-  PCI_MSI_MASK_64_OFFSET,
   PCI_PM_CTRL_OFFSET,
   PCI_PM_CTRL_PME_STATUS,
   PCI_PM_CTRL_STATE_MASK,
@@ -94,21 +66,20 @@ import {
   PCI_ROM_ADDRESS_ENABLE,
   PCI_ROM_ADDRESS_MASK,
   PCI_ROM_ADDRESS_OFFSET,
-  PCI_SRIOV_BAR_OFFSET,
-  PCI_SRIOV_CTRL_OFFSET,
-  PCI_SRIOV_CTRL_VFE,
-  PCI_SRIOV_NUM_VF_OFFSET,
-  PCI_SRIOV_SYS_PGSIZE_OFFSET,
-  PCI_EXP_CAP_V2_SIZE,
   PCI_TYPE0_BAR_COUNT,
   PCI_TYPE1_BAR_COUNT,
   PCI_DEVICE_ID_OFFSET,
   PCI_VENDOR_ID_OFFSET,
-  PCI_CFG_SPACE_EXP_SIZE,
 } from '../../abi/pci-regs.js';
-import type { SimulatedFunction } from '../../devices/index.js';
+import type { AerErrorEvent, SimulatedFunction } from '../../devices/index.js';
+import {
+  restoreConfigState,
+  saveConfigState,
+  type ConfigStateAccess,
+  type SavedConfigState,
+} from '../../pci/config-state.js';
 import type { PciAddress } from '../../pci/address.js';
-import { findCapability, findExtendedCapability } from '../../pci/capabilities.js';
+import { findCapability } from '../../pci/capabilities.js';
 import {
   EMPTY_RESOURCE,
   IORESOURCE,
@@ -139,31 +110,7 @@ export interface ResetResult {
   readonly err: number;
 }
 
-/** One register of a saved config state. */
-export interface SavedRegister {
-  readonly byteOffset: number;
-  readonly sizeBytes: ConfigAccessSize;
-  readonly value: number;
-}
-
-/**
- * A config snapshot like `pci_save_state`: the 16 header dwords and the capability
- * registers Linux saves. Plain data (serializable).
- */
-export interface SavedConfigState {
-  /** Dwords 0..15 of the header. */
-  readonly header: readonly number[];
-  /** Restored before the header: PM control, PCIe control registers, AER controls. */
-  readonly early: readonly SavedRegister[];
-  /** Restored after the header: MSI, MSI-X control, SR-IOV (enable bits written last). */
-  readonly late: readonly SavedRegister[];
-  /** MSI-X table entries (dwords), when MSI-X was enabled and readable at save time. */
-  readonly msixTable?: {
-    readonly bar: number;
-    readonly byteOffset: number;
-    readonly dwords: readonly number[];
-  };
-}
+export type { SavedConfigState, SavedRegister } from '../../pci/config-state.js';
 
 /**
  * The Linux IRQ the simulated firmware routed to a function: the interrupt line it
@@ -423,71 +370,7 @@ export class SimHostPciDevice implements HostPciDevice {
 
   /** `pci_save_state`: header dwords and the capability registers Linux saves. */
   saveState(): SavedConfigState {
-    const header: number[] = [];
-    for (let i = 0; i < 16; i++) header.push(this.hardware.configRead(4 * i, 4));
-    const early: SavedRegister[] = [];
-    const late: SavedRegister[] = [];
-    const save = (list: SavedRegister[], byteOffset: number, sizeBytes: ConfigAccessSize): void => {
-      list.push({ byteOffset, sizeBytes, value: this.hardware.configRead(byteOffset, sizeBytes) });
-    };
-
-    const pm = findCapability(this.hardware, PCI_CAP_ID.PM);
-    if (pm !== undefined) save(early, pm + PCI_PM_CTRL_OFFSET, 2);
-    const exp = findCapability(this.hardware, PCI_CAP_ID.EXP);
-    if (exp !== undefined) {
-      save(early, exp + PCI_EXP_DEVCTL_OFFSET, 2);
-      save(early, exp + PCI_EXP_LNKCTL_OFFSET, 2);
-      save(early, exp + PCI_EXP_SLTCTL_OFFSET, 2);
-      const type = this.hardware.pcieType;
-      if (type === PCI_EXP_TYPE_ROOT_PORT || type === PCI_EXP_TYPE_RC_EC) {
-        save(early, exp + PCI_EXP_RTCTL_OFFSET, 2);
-      }
-      const version =
-        this.hardware.configRead(exp + PCI_EXP_FLAGS_OFFSET, 2) & PCI_EXP_FLAGS_VERS_MASK;
-      if (version >= 2 && exp + PCI_EXP_CAP_V2_SIZE <= this.configSizeBytes) {
-        save(early, exp + PCI_EXP_DEVCTL2_OFFSET, 2);
-        save(early, exp + PCI_EXP_LNKCTL2_OFFSET, 2);
-        save(early, exp + PCI_EXP_SLTCTL2_OFFSET, 2);
-      }
-    }
-    const aer = this.#extCap(PCI_EXT_CAP_ID.ERR);
-    if (aer !== undefined) {
-      save(early, aer + PCI_ERR_UNCOR_MASK_OFFSET, 4);
-      save(early, aer + PCI_ERR_UNCOR_SEVER_OFFSET, 4);
-      save(early, aer + PCI_ERR_COR_MASK_OFFSET, 4);
-      save(early, aer + PCI_ERR_CAP_OFFSET, 4);
-      const type = this.hardware.pcieType;
-      if (type === PCI_EXP_TYPE_ROOT_PORT || type === PCI_EXP_TYPE_RC_EC) {
-        save(early, aer + PCI_ERR_ROOT_COMMAND_OFFSET, 4);
-      }
-    }
-
-    const msi = findCapability(this.hardware, PCI_CAP_ID.MSI);
-    if (msi !== undefined) {
-      const flags = this.hardware.configRead(msi + PCI_MSI_FLAGS_OFFSET, 2);
-      const is64 = (flags & PCI_MSI_FLAGS_64BIT) !== 0;
-      save(late, msi + PCI_MSI_ADDRESS_LO_OFFSET, 4);
-      if (is64) save(late, msi + PCI_MSI_ADDRESS_HI_OFFSET, 4);
-      save(late, msi + (is64 ? PCI_MSI_DATA_64_OFFSET : PCI_MSI_DATA_32_OFFSET), 2);
-      if ((flags & PCI_MSI_FLAGS_MASKBIT) !== 0) {
-        save(late, msi + (is64 ? PCI_MSI_MASK_64_OFFSET : PCI_MSI_MASK_32_OFFSET), 4);
-      }
-      save(late, msi + PCI_MSI_FLAGS_OFFSET, 2);
-    }
-    const msix = findCapability(this.hardware, PCI_CAP_ID.MSIX);
-    let msixTable: SavedConfigState['msixTable'];
-    if (msix !== undefined) {
-      save(late, msix + PCI_MSIX_FLAGS_OFFSET, 2);
-      msixTable = this.#saveMsixTable();
-    }
-    const sriov = this.#extCap(PCI_EXT_CAP_ID.SRIOV);
-    if (sriov !== undefined && this.hardware.virtualFunction === undefined) {
-      for (let i = 0; i < 6; i++) save(late, sriov + PCI_SRIOV_BAR_OFFSET + 4 * i, 4);
-      save(late, sriov + PCI_SRIOV_SYS_PGSIZE_OFFSET, 4);
-      save(late, sriov + PCI_SRIOV_NUM_VF_OFFSET, 2);
-      save(late, sriov + PCI_SRIOV_CTRL_OFFSET, 2);
-    }
-    return { header, early, late, ...(msixTable === undefined ? {} : { msixTable }) };
+    return saveConfigState(this.#stateAccess());
   }
 
   /**
@@ -496,25 +379,29 @@ export class SimHostPciDevice implements HostPciDevice {
    * the function masked while its table is restored) and SR-IOV.
    */
   restoreState(state: SavedConfigState): void {
-    if (state.header.length !== 16) {
-      throw new RangeError(
-        `Cannot restore a config state with ${state.header.length} header dwords: expected 16`,
-      );
-    }
-    for (const reg of state.early) this.#restoreRegister(reg);
-    for (let i = 15; i >= 0; i--) {
-      const saved = state.header[i] ?? 0;
-      if (this.hardware.configRead(4 * i, 4) !== saved) this.hardware.configWrite(4 * i, 4, saved);
-    }
-    const msix = findCapability(this.hardware, PCI_CAP_ID.MSIX);
-    const msixFlags = msix === undefined ? undefined : msix + PCI_MSIX_FLAGS_OFFSET;
-    for (const reg of state.late) {
-      if (reg.byteOffset === msixFlags && (reg.value & PCI_MSIX_FLAGS_ENABLE) !== 0) {
-        this.#write16(reg.byteOffset, reg.value | PCI_MSIX_FLAGS_MASKALL);
-        this.#restoreMsixTable(state.msixTable);
-      }
-      this.#restoreRegister(reg);
-    }
+    restoreConfigState(this.#stateAccess(), state);
+  }
+
+  // --- Accessors of the MSI layer and the AER core -----------------------------------------
+
+  /** The power state (0 = D0), as the MSI layer checks it. */
+  powerState(): number {
+    return this.hardware.powerState();
+  }
+
+  /** A dword write to BAR memory (the MSI-X table); dropped by the hardware when not decoded. */
+  writeBarDword(bar: number, byteOffset: number, value: number): void {
+    this.hardware.mmioWrite(bar, byteOffset, 4, value >>> 0);
+  }
+
+  /** The hardware detects the errors (AER status, Device Status), as injected. */
+  injectAerError(errors: { readonly uncorrectable: number }): AerErrorEvent {
+    return this.hardware.injectAerError(errors);
+  }
+
+  /** The secondary bus reset of the port above (`aer_root_reset`) as it reaches this function. */
+  linkReset(): void {
+    this.hardware.reset('bus');
   }
 
   // --- Internals ---------------------------------------------------------------------------
@@ -533,6 +420,22 @@ export class SimHostPciDevice implements HostPciDevice {
     return this.hardware.configRead(byteOffset, 2);
   }
 
+  #stateAccess(): ConfigStateAccess {
+    const hw = this.hardware;
+    return {
+      configSizeBytes: this.configSizeBytes,
+      readConfigValue: (at, size) => hw.configRead(at, size),
+      writeConfigValue: (at, size, value) => {
+        hw.configWrite(at, size, value);
+      },
+      isVirtualFunction: hw.virtualFunction !== undefined,
+      readBarDword: (bar, at) => hw.mmioRead(bar, at, 4),
+      writeBarDword: (bar, at, value) => {
+        hw.mmioWrite(bar, at, 4, value);
+      },
+    };
+  }
+
   #write16(byteOffset: number, value: number): void {
     this.hardware.configWrite(byteOffset, 2, value);
   }
@@ -542,45 +445,6 @@ export class SimHostPciDevice implements HostPciDevice {
     const next = enable ? command | PCI_COMMAND_MASTER : command & ~PCI_COMMAND_MASTER;
     if (next !== command) this.#write16(PCI_COMMAND_OFFSET, next);
     this.#isBusMaster = enable;
-  }
-
-  #extCap(id: number): number | undefined {
-    return this.configSizeBytes >= PCI_CFG_SPACE_EXP_SIZE
-      ? findExtendedCapability(this.hardware, id)
-      : undefined;
-  }
-
-  #restoreRegister(reg: SavedRegister): void {
-    let value = reg.value;
-    const pm = findCapability(this.hardware, PCI_CAP_ID.PM);
-    // Writing back a saved PME_Status of 1 would clear the live bit.
-    if (pm !== undefined && reg.byteOffset === pm + PCI_PM_CTRL_OFFSET)
-      value &= ~PCI_PM_CTRL_PME_STATUS;
-    const sriov = this.#extCap(PCI_EXT_CAP_ID.SRIOV);
-    if (sriov !== undefined && reg.byteOffset === sriov + PCI_SRIOV_CTRL_OFFSET) {
-      // sriov_restore_state: nothing to do while VFs are enabled.
-      if ((this.hardware.configRead(reg.byteOffset, 2) & PCI_SRIOV_CTRL_VFE) !== 0) return;
-    }
-    this.hardware.configWrite(reg.byteOffset, reg.sizeBytes, value);
-  }
-
-  #saveMsixTable(): SavedConfigState['msixTable'] {
-    const layout = this.hardware.msixLayout();
-    if (layout === undefined || !this.hardware.msixEnabled()) return undefined;
-    const dwords: number[] = [];
-    for (let at = 0; at < layout.table.sizeBytes; at += 4) {
-      dwords.push(this.hardware.mmioRead(layout.table.bar, layout.table.byteOffset + at, 4));
-    }
-    // All-ones everywhere means the table could not be read (decode off).
-    if (dwords.every((d) => d === 0xffffffff)) return undefined;
-    return { bar: layout.table.bar, byteOffset: layout.table.byteOffset, dwords };
-  }
-
-  #restoreMsixTable(table: SavedConfigState['msixTable']): void {
-    if (table === undefined) return;
-    table.dwords.forEach((dword, i) => {
-      this.hardware.mmioWrite(table.bar, table.byteOffset + 4 * i, 4, dword);
-    });
   }
 
   /** `pci_restore_bars`: writes each assigned BAR back from the resource table. */

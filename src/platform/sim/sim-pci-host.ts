@@ -68,6 +68,7 @@ import type {
 } from '../pci-host.js';
 import { SILENT_LOGGER, type HostPciDevice, type Logger } from '../types.js';
 import type { SimInterrupts, SimMsiControl } from './interrupts/index.js';
+import { assertSavedConfigState } from '../../pci/config-state.js';
 import type { SavedConfigState, SimHostPciDevice } from './pci-core.js';
 
 /** The usual Linux driver of each catalog model, per function number. */
@@ -155,17 +156,6 @@ function checkDriverName(name: string): void {
   }
 }
 
-function isSavedConfigState(state: unknown): state is SavedConfigState {
-  if (typeof state !== 'object' || state === null) return false;
-  const s = state as Partial<SavedConfigState>;
-  return (
-    Array.isArray(s.header) &&
-    s.header.length === 16 &&
-    Array.isArray(s.early) &&
-    Array.isArray(s.late)
-  );
-}
-
 /**
  * The simulated host's PCI bus.
  *
@@ -232,11 +222,7 @@ export class SimPciHost implements PciHostPlatform {
       ...(host.physfn === undefined ? {} : { physfn: host.physfn }),
       saveState: () => host.saveState(),
       restoreState: (state) => {
-        if (!isSavedConfigState(state)) {
-          throw new TypeError(
-            `Cannot restore the config state of "${address.toString()}": it is not a saved state`,
-          );
-        }
+        assertSavedConfigState(state, address);
         host.restoreState(state);
       },
     };

@@ -24,7 +24,7 @@ export {
   type RequestIrqOptions,
   type SimIrqLayerOptions,
 } from './irq-layer.js';
-export { SimMsiControl, type SimMsiEnvironment } from './msi-control.js';
+export { SimMsiControl, type MsiDevice, type SimMsiEnvironment } from './msi-control.js';
 export {
   DEFAULT_FIRST_PIRQ,
   DEFAULT_PIRQS_PER_DOMAIN,

@@ -1,9 +1,17 @@
 // SPDX-License-Identifier: MIT
 /**
- * Linux's MSI layer for one simulated device, with Xen's pirq mapping
+ * Linux's MSI layer for one device under the simulated hypervisor, with Xen's pirq mapping
  * (drivers/pci/msi/msi.c + arch/x86/pci/xen.c `xen_initdom_setup_msi_irqs`): allocate
  * IRQs, program the function's MSI capability or MSI-X table as Linux does (through the
  * config accessors and MMIO), map each IRQ to a pirq in the device's owner domain.
+ *
+ * The device is an {@link MsiDevice}: a simulated function, or a real (or fake-sysfs)
+ * function of the Linux platform reached through sysfs. On real Xen the hypervisor
+ * programs MSI when dom0 maps the pirq; the simulated hypervisor doing it through config
+ * and BAR accesses is faithful to what ends up in the device. Interrupt *delivery* only
+ * exists for simulated hardware (its messages come back through `SimInterrupts` hooks);
+ * a sysfs function never raises one here: enable, disable and the pirq mapping are real,
+ * the messages are not.
  *
  * Choices and deviations (documented because pciback's behaviour depends on them):
  * - A device without a registered owner has its vectors mapped into dom0, as
@@ -47,6 +55,8 @@ import {
 } from '../../../abi/pci-regs.js';
 import { findCapability } from '../../../pci/capabilities.js';
 import type {
+  ConfigAccessSize,
+  ConfigReadResult,
   DeviceOwnerRegistry,
   DomId,
   HostMsiControl,
@@ -54,7 +64,9 @@ import type {
   MsixEnableResult,
 } from '../../types.js';
 import { DOM0, SILENT_LOGGER } from '../../types.js';
-import type { SimHostPciDevice } from '../pci-core.js';
+import type { PciAddress } from '../../../pci/address.js';
+import { msixTableOf } from '../../../pci/config-state.js';
+import type { ConfigReader } from '../../../pci/capabilities.js';
 import type { MsiAllocation, SimIrqLayer } from './irq-layer.js';
 import type { SimPirqSpace } from './pirq-space.js';
 
@@ -64,6 +76,28 @@ const EINVAL = -22;
 const ENOSPC = -28;
 /** Most MSI vectors a function can have (Multiple Message Capable is log2, max 5). */
 const MSI_MAX_VECTORS = 32;
+
+/**
+ * The function as the MSI layer reaches it: config space, BAR memory for the MSI-X
+ * table, and the PCI core's `dev->irq`. The simulator's `SimHostPciDevice` is one (config
+ * cycles and MMIO of simulated hardware); the Linux platform's stub device is another
+ * (the sysfs `config` file and the BAR's `resource<N>` file). Everything else (which
+ * capabilities, where the MSI-X table is, whether MSI is on) is read from config space.
+ */
+export interface MsiDevice {
+  readonly address: PciAddress;
+  readonly configSizeBytes: number;
+  readConfig(byteOffset: number, sizeBytes: ConfigAccessSize): ConfigReadResult;
+  writeConfig(byteOffset: number, sizeBytes: ConfigAccessSize, value: number): number;
+  /** `pci_intx`. */
+  intx(enable: boolean): void;
+  /** `dev->irq` becomes the MSI IRQ (`undefined`: back to the legacy IRQ). */
+  setMsiIrq(irq: number | undefined): void;
+  /** The power state (0 = D0). */
+  powerState(): number;
+  /** One dword write to BAR memory; dropped when the BAR is not decoded. */
+  writeBarDword(bar: number, byteOffset: number, value: number): void;
+}
 
 /** What a {@link SimMsiControl} uses of the simulated host. */
 export interface SimMsiEnvironment {
@@ -95,15 +129,22 @@ interface Enabled {
  */
 export class SimMsiControl implements HostMsiControl {
   /** The device. */
-  readonly device: SimHostPciDevice;
+  readonly device: MsiDevice;
+  readonly #reader: ConfigReader;
   readonly #irqs: SimIrqLayer;
   readonly #pirqs: SimPirqSpace;
   readonly #owners: DeviceOwnerRegistry;
   readonly #logger: Logger;
   #enabled: Enabled | undefined;
 
-  constructor(device: SimHostPciDevice, env: SimMsiEnvironment) {
+  constructor(device: MsiDevice, env: SimMsiEnvironment) {
     this.device = device;
+    this.#reader = {
+      sizeBytes: device.configSizeBytes,
+      read8: (at) => device.readConfig(at, 1).value,
+      read16: (at) => device.readConfig(at, 2).value,
+      read32: (at) => device.readConfig(at, 4).value,
+    };
     this.#irqs = env.irqs;
     this.#pirqs = env.pirqs;
     this.#owners = env.owners;
@@ -112,12 +153,12 @@ export class SimMsiControl implements HostMsiControl {
 
   /** {@inheritDoc HostMsiControl.msiEnabled} */
   msiEnabled(): boolean {
-    return this.device.hardware.msiEnabled();
+    return this.#flagBit(PCI_CAP_ID.MSI, PCI_MSI_FLAGS_OFFSET, PCI_MSI_FLAGS_ENABLE);
   }
 
   /** {@inheritDoc HostMsiControl.msixEnabled} */
   msixEnabled(): boolean {
-    return this.device.hardware.msixEnabled();
+    return this.#flagBit(PCI_CAP_ID.MSIX, PCI_MSIX_FLAGS_OFFSET, PCI_MSIX_FLAGS_ENABLE);
   }
 
   /** {@inheritDoc HostMsiControl.msiIrqs} */
@@ -154,11 +195,10 @@ export class SimMsiControl implements HostMsiControl {
     ) {
       return EINVAL;
     }
-    const hw = this.device.hardware;
-    if (hw.powerState() !== 0) return EINVAL;
+    if (this.device.powerState() !== 0) return EINVAL;
     this.#releaseStale();
     if (this.msixEnabled() || this.msiEnabled()) return EINVAL;
-    const cap = findCapability(hw, PCI_CAP_ID.MSI);
+    const cap = findCapability(this.#reader, PCI_CAP_ID.MSI);
     if (cap === undefined) return EINVAL;
     const flagsAt = cap + PCI_MSI_FLAGS_OFFSET;
     const flags = this.#read(flagsAt, 2);
@@ -201,8 +241,7 @@ export class SimMsiControl implements HostMsiControl {
 
   /** {@inheritDoc HostMsiControl.disableMsi} */
   disableMsi(): void {
-    const hw = this.device.hardware;
-    const cap = findCapability(hw, PCI_CAP_ID.MSI);
+    const cap = findCapability(this.#reader, PCI_CAP_ID.MSI);
     if (cap !== undefined) {
       const flagsAt = cap + PCI_MSI_FLAGS_OFFSET;
       const flags = this.#read(flagsAt, 2);
@@ -228,12 +267,12 @@ export class SimMsiControl implements HostMsiControl {
    */
   enableMsix(entries: readonly number[]): MsixEnableResult {
     const fail = (errno: number): MsixEnableResult => ({ ok: false, errno });
-    const hw = this.device.hardware;
-    if (entries.length < 1 || hw.powerState() !== 0) return fail(EINVAL);
-    const cap = findCapability(hw, PCI_CAP_ID.MSIX);
-    const layout = hw.msixLayout();
+    const device = this.device;
+    if (entries.length < 1 || device.powerState() !== 0) return fail(EINVAL);
+    const cap = findCapability(this.#reader, PCI_CAP_ID.MSIX);
+    const layout = msixTableOf(this.#reader);
     if (cap === undefined || layout === undefined) return fail(EINVAL);
-    const tableSize = hw.msixTableSize;
+    const tableSize = layout.entries;
     const seen = new Set<number>();
     for (const entry of entries) {
       if (!Number.isInteger(entry) || entry < 0 || entry >= tableSize || seen.has(entry)) {
@@ -249,7 +288,7 @@ export class SimMsiControl implements HostMsiControl {
     const { allocation, domid } = mapped;
     const flagsAt = cap + PCI_MSIX_FLAGS_OFFSET;
     const flags = this.#read(flagsAt, 2);
-    const { bar, byteOffset } = layout.table;
+    const { bar, byteOffset } = layout;
     const entryAt = (entry: number, field: number): number =>
       byteOffset + entry * PCI_MSIX_ENTRY_SIZE + field;
 
@@ -257,29 +296,26 @@ export class SimMsiControl implements HostMsiControl {
     // messages, (IRQ startup) unmask the used entries, INTx off, clear the function mask.
     this.#write(flagsAt, 2, flags | PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
     for (let entry = 0; entry < tableSize; entry++) {
-      hw.mmioWrite(
+      device.writeBarDword(
         bar,
         entryAt(entry, PCI_MSIX_ENTRY_VECTOR_CTRL_OFFSET),
-        4,
         PCI_MSIX_ENTRY_CTRL_MASKBIT,
       );
     }
     entries.forEach((entry, i) => {
       const message = allocation.messages[i] ?? { address: 0n, data: 0 };
-      hw.mmioWrite(
+      device.writeBarDword(
         bar,
         entryAt(entry, PCI_MSIX_ENTRY_LOWER_ADDR_OFFSET),
-        4,
         Number(message.address & 0xffffffffn),
       );
-      hw.mmioWrite(
+      device.writeBarDword(
         bar,
         entryAt(entry, PCI_MSIX_ENTRY_UPPER_ADDR_OFFSET),
-        4,
         Number(message.address >> 32n),
       );
-      hw.mmioWrite(bar, entryAt(entry, PCI_MSIX_ENTRY_DATA_OFFSET), 4, message.data);
-      hw.mmioWrite(bar, entryAt(entry, PCI_MSIX_ENTRY_VECTOR_CTRL_OFFSET), 4, 0);
+      device.writeBarDword(bar, entryAt(entry, PCI_MSIX_ENTRY_DATA_OFFSET), message.data);
+      device.writeBarDword(bar, entryAt(entry, PCI_MSIX_ENTRY_VECTOR_CTRL_OFFSET), 0);
     });
     this.device.intx(false);
     this.#write(flagsAt, 2, (flags | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL);
@@ -294,9 +330,8 @@ export class SimMsiControl implements HostMsiControl {
 
   /** {@inheritDoc HostMsiControl.disableMsix} */
   disableMsix(): void {
-    const hw = this.device.hardware;
-    const cap = findCapability(hw, PCI_CAP_ID.MSIX);
-    const layout = hw.msixLayout();
+    const cap = findCapability(this.#reader, PCI_CAP_ID.MSIX);
+    const layout = msixTableOf(this.#reader);
     if (cap !== undefined && layout !== undefined) {
       const flagsAt = cap + PCI_MSIX_FLAGS_OFFSET;
       const flags = this.#read(flagsAt, 2);
@@ -304,12 +339,9 @@ export class SimMsiControl implements HostMsiControl {
         // pci_msix_shutdown: mask the used entries, disable, INTx back on.
         const used = this.#enabled?.kind === 'msix' ? this.#enabled.entries : [];
         for (const entry of used) {
-          hw.mmioWrite(
-            layout.table.bar,
-            layout.table.byteOffset +
-              entry * PCI_MSIX_ENTRY_SIZE +
-              PCI_MSIX_ENTRY_VECTOR_CTRL_OFFSET,
-            4,
+          this.device.writeBarDword(
+            layout.bar,
+            layout.byteOffset + entry * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL_OFFSET,
             PCI_MSIX_ENTRY_CTRL_MASKBIT,
           );
         }
@@ -380,6 +412,14 @@ export class SimMsiControl implements HostMsiControl {
     if (e === undefined) return;
     const on = e.kind === 'msi' ? this.msiEnabled() : this.msixEnabled();
     if (!on) this.#release();
+  }
+
+  /** A flag of a capability's control register, false without the capability. */
+  #flagBit(capId: number, flagsOffset: number, bit: number): boolean {
+    const cap = findCapability(this.#reader, capId);
+    if (cap === undefined) return false;
+    const flags = this.device.readConfig(cap + flagsOffset, 2);
+    return flags.err === 0 && (flags.value & bit) !== 0;
   }
 
   #read(byteOffset: number, sizeBytes: 2 | 4): number {
