@@ -126,7 +126,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
           if (opened.stubAttribute === undefined) {
             throw new PcibackError(
               'NOT_SUPPORTED',
-              `Cannot use the stub's "${p.name}" on platform "${options.platform}": use the kernel driver's /sys/bus/pci/drivers/${opened.stubDriver}/${p.name}`,
+              `Cannot use "${p.name}": stub driver "${opened.stubDriver}" has no pciback attributes`,
             );
           }
           return { text: opened.stubAttribute(p.name, p.value) };

@@ -23,7 +23,8 @@ import {
   type PlatformSession,
   type PlatformSessionOptions,
 } from './platform-session.js';
-import { injectAerForControl, stubAttribute } from './sim-session.js';
+import { injectAerForControl } from './sim-session.js';
+import { ownStubAttribute } from './stub-attributes.js';
 import { startLiveSim } from './sim-live.js';
 
 /** What the session needs beyond the common options. */
@@ -86,7 +87,7 @@ export async function openLinuxGuestsSession(
           /* not on the userspace stub's list */
         }
       },
-      stubAttribute: (name, value) => stubAttribute(sim.pci, sim.stub, name, value),
+      stubAttribute: (name, value) => ownStubAttribute(sim.pci, sim.stub, name, value),
       injectAerError: (address, { fatal }) => injectAerForControl(sim, address, fatal),
       close: async () => {
         try {

@@ -34,6 +34,7 @@ import {
 } from '../platform/linux/index.js';
 import { SILENT_LOGGER, type Logger } from '../platform/types.js';
 import type { AssignableDb } from '../state/index.js';
+import { kernelStubAttribute } from './stub-attributes.js';
 import type { AerInjectResult, StubAttribute } from './control/protocol.js';
 
 /** The platforms `--platform` accepts. */
@@ -67,7 +68,8 @@ export interface PlatformSession {
   forgetStubSlot?(address: PciAddress): void;
   /**
    * The stub's sysfs-like attribute `name` (spec §6.5): read when `value` is undefined
-   * (the listing), else written ('' back). Absent where the stub is the kernel's.
+   * (the listing), else written ('' back). Absent where the stub driver has none
+   * (vfio-pci, pci-stub).
    */
   stubAttribute?(name: StubAttribute, value: string | undefined): string;
   /** Simulator only: inject an uncorrectable error into a device and run AER recovery. */
@@ -271,6 +273,8 @@ export const openLinuxSession: PlatformSessionFactory = (options) => {
             forgetStubSlot: (address: PciAddress) => {
               forgetPcibackSlot(host.io, address);
             },
+            stubAttribute: (name: StubAttribute, value: string | undefined) =>
+              kernelStubAttribute(host, host.io, name, value),
           }
         : {}),
       close: () => {

@@ -16,12 +16,10 @@ import { startLiveSim } from './sim-live.js';
 import { SILENT_LOGGER } from '../platform/types.js';
 import { ersResultName } from '../platform/sim/aer-core.js';
 import { injectAerError } from './sim-aer.js';
-import type { AerInjectResult, StubAttribute } from './control/protocol.js';
+import { ownStubAttribute } from './stub-attributes.js';
+import type { AerInjectResult } from './control/protocol.js';
 import type { SimHost } from './sim-host.js';
-import type { PciStub } from '../pciback/stub/index.js';
-import type { PciHostPlatform } from '../platform/pci-host.js';
 import { PciAddress } from '../pci/index.js';
-import { PcibackError } from '../errors.js';
 
 /** What the simulator's session needs beyond the common options. */
 export interface SimSessionConfig {
@@ -33,103 +31,6 @@ export interface SimSessionConfig {
   readonly opTimeoutMs?: number;
   /** The guests' console lines and the host's events. */
   readonly onLine?: (line: string) => void;
-}
-
-/**
- * Read or write one attribute of pciback's driver directory (spec §6.5, and the driver
- * core's `bind`/`unbind`, which take a BDF). Shared with the Linux-bus host session.
- */
-export function stubAttribute(
-  pci: PciHostPlatform,
-  stub: PciStub,
-  name: StubAttribute,
-  value: string | undefined,
-): string {
-  const write = (set: (text: string) => void): string => {
-    if (value === undefined) {
-      throw new PcibackError('STUB_WRITE_ONLY', `Cannot read "${name}": it is write-only`);
-    }
-    set(value);
-    return '';
-  };
-  const readWrite = (read: () => string, set: (text: string) => void): string =>
-    value === undefined ? read() : write(set);
-  const readOnly = (read: () => string): string => {
-    if (value !== undefined) {
-      throw new PcibackError('STUB_READ_ONLY', `Cannot write "${name}": it is read-only`);
-    }
-    return read();
-  };
-  switch (name) {
-    case 'slots':
-      return readOnly(() => stub.slots());
-    case 'new_slot':
-      return write((t) => {
-        stub.newSlot(t);
-      });
-    case 'remove_slot':
-      return write((t) => {
-        stub.removeSlot(t);
-      });
-    case 'permissive':
-      return readWrite(
-        () => stub.permissive(),
-        (t) => {
-          stub.setPermissive(t);
-        },
-      );
-    case 'allow_interrupt_control':
-      return readWrite(
-        () => stub.allowInterruptControl(),
-        (t) => {
-          stub.setAllowInterruptControl(t);
-        },
-      );
-    case 'quirks':
-      return readWrite(
-        () => stub.quirks(),
-        (t) => {
-          stub.addQuirk(t);
-        },
-      );
-    case 'irq_handlers':
-      return readOnly(() => stub.irqHandlers());
-    case 'irq_handler_state':
-      return write((t) => {
-        stub.irqHandlerState(t);
-      });
-    case 'bind':
-      return write((t) => {
-        pci.bind(parseBdfAttribute(name, t), stub.driverName);
-      });
-    case 'unbind':
-      return write((t) => {
-        const address = parseBdfAttribute(name, t);
-        if (stub.get(address) === undefined) {
-          throw new PcibackError(
-            'NO_SUCH_DEVICE',
-            `Cannot unbind "${address.toString()}" from ${stub.driverName}: it is not bound to it`,
-          );
-        }
-        pci.unbind(address);
-      });
-  }
-}
-
-/** A `bind`/`unbind` value: one full BDF (`DDDD:BB:DD.F`), as the kernel wants it. */
-function parseBdfAttribute(name: string, text: string): PciAddress {
-  const trimmed = text.trim();
-  try {
-    if (/^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/.test(trimmed)) {
-      return PciAddress.parse(trimmed);
-    }
-  } catch {
-    /* reported below */
-  }
-  throw new PcibackError(
-    'STUB_INVALID_ARGUMENT',
-    `Cannot write "${text}" to "${name}": give a full address such as 0000:03:00.0`,
-  );
 }
 
 /** `aer-inject` on a running host, answered in the control protocol's shape. */
@@ -181,7 +82,7 @@ export async function openSimSession(
         /* nothing to forget */
       }
     },
-    stubAttribute: (name, value) => stubAttribute(host.pci, host.stub, name, value),
+    stubAttribute: (name, value) => ownStubAttribute(host.pci, host.stub, name, value),
     injectAerError: (address, { fatal }) => injectAerForControl(host, address, fatal),
     close: () => live.close(),
   };

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /**
  * `pciback stub-attr NAME [VALUE]`: pciback's driver attributes (spec §6.5,
- * `/sys/bus/pci/drivers/pciback/NAME`) on the simulator served by `pciback daemon`:
- * `slots`, `new_slot`, `remove_slot`, `permissive`, `allow_interrupt_control`, `quirks`,
- * `irq_handlers`, `irq_handler_state`. Without VALUE it reads (the listing), with VALUE
- * it writes, as `cat` and `echo > ...` would.
+ * `/sys/bus/pci/drivers/pciback/NAME`) through `pciback daemon`: `slots`, `new_slot`,
+ * `remove_slot`, `permissive`, `allow_interrupt_control`, `quirks`, `irq_handlers`,
+ * `irq_handler_state`, and the driver core's `bind`/`unbind`. Our own stub's on the
+ * simulator and with `--guests`; the kernel pciback's files on `--platform linux`.
+ * Without VALUE it reads (the listing), with VALUE it writes, as `cat` and `echo > ...`
+ * would.
  */
 import { Argument } from 'commander';
 import { ControlClient, defaultControlSocketPath } from '../../daemon/control/index.js';
