@@ -75,6 +75,17 @@ test(
       const badBdf = await cli('stub-attr', 'bind', '3:0.0', ...C);
       assert.equal(badBdf.code, 1);
       assert.match(badBdf.stderr, /give a full address such as 0000:03:00\.0/);
+      // AER from the CLI: guest1 runs no AER driver, so the error kills it (aerfail) and
+      // every device it held comes back to the pool.
+      const aer = await cli('aer-inject', '0000:02:00.0', ...C);
+      assert.equal(aer.code, 0, aer.stderr);
+      assert.match(aer.stdout, /0000:02:00\.0 error_detected -> NONE/);
+      assert.match(aer.stdout, /domain \d+: aerState = aerfail, destroyed by the toolstack/);
+      await daemon.until(() => /guest1 \(domid \d+\): destroyed/.test(daemon.stderr()), 'guest1');
+      assert.equal(
+        (await cli('assignable-list', ...C)).stdout,
+        '0000:02:00.0 \n0000:03:00.0 \n0000:04:00.0 \n0000:04:00.1 \n',
+      );
       daemon.child.kill('SIGTERM');
       assert.equal(await exited, 0);
       assert.equal(existsSync(control), false, 'the control socket is removed');
