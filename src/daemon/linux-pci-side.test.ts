@@ -9,6 +9,8 @@ import { ManualJiffiesClock, SimHypervisor } from '../platform/sim/xen/index.js'
 import { SILENT_LOGGER } from '../platform/types.js';
 import { DUMPS_DIR } from '../../test/support/paths.js';
 import { linuxPciSide } from './linux-pci-side.js';
+import { parseMachine } from './machine-file.js';
+import { SimHost } from './sim-host.js';
 
 const NIC = PciAddress.parse('0000:03:00.0');
 const DUMP = join(DUMPS_DIR, 'curated', 'nic-intel-82576-8086_10c9-sriov-msix.txt');
@@ -74,3 +76,38 @@ describe('linuxPciSide() MSI under the simulated hypervisor', () => {
     assert.equal(new DataView(fake.barBytes(NIC, 3, 0, 16).slice().buffer).getUint32(12, true), 1);
   });
 });
+
+describe('linuxPciSide() follows the kernel', () => {
+  test("a device unbound from pciback behind the daemon's back is forgotten, one bound to it is seized", async () => {
+    const [spec] = fakeFunctionsFromDumpFile(DUMP);
+    assert.ok(spec !== undefined);
+    fake = FakeSysfs.create({
+      functions: [{ ...spec, address: NIC, driver: 'pciback' }],
+      drivers: ['pciback'],
+    });
+    const io = fake;
+    const host = await SimHost.startOn(
+      parseMachine({ domains: [] }, 'test', { hostBus: true }),
+      linuxPciSide(new LinuxPciHost({ io }), { stubDriver: 'pciback', followIntervalMs: 20 }),
+    );
+    try {
+      assert.notEqual(host.stub.get(NIC), undefined, 'seized at start');
+      const command = (): number => new DataView(io.configBytes(NIC).buffer).getUint16(4, true);
+      const before = command();
+      // A shell: echo 0000:03:00.0 > /sys/bus/pci/drivers/pciback/unbind
+      io.writeText('bus/pci/drivers/pciback/unbind', NIC.toString());
+      await until(() => host.stub.get(NIC) === undefined);
+      assert.equal(command(), before, 'the hardware was left alone');
+      // echo 0000:03:00.0 > /sys/bus/pci/drivers/pciback/bind
+      io.writeText('bus/pci/drivers/pciback/bind', NIC.toString());
+      await until(() => host.stub.get(NIC) !== undefined);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(check(), 'the daemon followed the kernel within 2 s');
+}

@@ -13,9 +13,12 @@
  * stub's own VF unbinding) is followed by `PciStub.probe` when the function ends up on
  * the stub driver, and preceded by `PciStub.remove` (reset, restore, release) when it
  * leaves it, as the kernel calls a `pci_driver`'s probe and remove. A move made behind
- * the daemon's back (a shell writing sysfs) is not seen until the next start.
+ * the daemon's back (a shell writing sysfs) is seen by polling the stub driver's sysfs
+ * directory (sysfs offers no change notification): a function that left is forgotten
+ * without a reset (another driver may own it by then) and its guest told, one that
+ * arrived is seized.
  */
-import type { PciAddress } from '../pci/address.js';
+import { PciAddress } from '../pci/address.js';
 import type { PciResource } from '../pci/resource.js';
 import { assertSavedConfigState } from '../pci/config-state.js';
 import type { PciStub, PciStubPlatformDevice } from '../pciback/stub/index.js';
@@ -26,6 +29,7 @@ import type {
   PciResetOutcome,
 } from '../platform/pci-host.js';
 import {
+  isPciSlotName,
   LinuxStubDevice,
   type ConfigBitsInjector,
   type LinuxPciHost,
@@ -43,6 +47,22 @@ export interface LinuxPciSideOptions {
    * `setHardwareBits`. Absent on a real host (injection then fails with NOT_SUPPORTED).
    */
   readonly injectBits?: (address: PciAddress, ...args: Parameters<ConfigBitsInjector>) => void;
+  /**
+   * How often to look for driver moves made outside the daemon (the stub driver's
+   * directory in sysfs; sysfs has no change notification to wait on). Default 1000 ms;
+   * 0 turns it off.
+   */
+  readonly followIntervalMs?: number;
+}
+
+/** The functions bound to `driver` now: the links in its sysfs directory. */
+function boundTo(host: LinuxPciHost, driver: string): PciAddress[] {
+  const dir = `bus/pci/drivers/${driver}`;
+  if (!host.io.exists(dir)) return [];
+  return host.io
+    .readdir(dir)
+    .filter((name) => isPciSlotName(name))
+    .map((name) => PciAddress.parse(name));
 }
 
 /**
@@ -55,6 +75,8 @@ export class StubSyncedPciHost implements PciHostPlatform {
   readonly #inner: PciHostPlatform;
   readonly #stubDriver: string;
   #stub: PciStub | undefined;
+  /** Functions on the stub driver that the stub would not take (see {@link resync}). */
+  readonly #refused = new Set<number>();
 
   constructor(inner: PciHostPlatform, stubDriver: string) {
     this.#inner = inner;
@@ -119,6 +141,28 @@ export class StubSyncedPciHost implements PciHostPlatform {
     return this.#inner.reset(address, method);
   }
 
+  /**
+   * Catch up with moves made outside this process (a shell writing sysfs): a device the
+   * stub holds that is no longer on the stub driver is forgotten (not reset: another
+   * driver may own it), one newly on the stub driver is probed. `boundToStub` lists the
+   * functions on the stub driver now.
+   */
+  resync(boundToStub: readonly PciAddress[]): void {
+    const stub = this.#stub;
+    if (stub === undefined) return;
+    const bound = new Set(boundToStub.map((a) => a.key));
+    for (const { address } of stub.list()) {
+      if (!bound.has(address.key)) stub.forget(address);
+    }
+    for (const key of this.#refused) if (!bound.has(key)) this.#refused.delete(key);
+    for (const address of boundToStub) {
+      // One try per binding: a function the stub cannot take is not retried every tick.
+      if (this.#refused.has(address.key)) continue;
+      this.#probeStub(address);
+      if (stub.get(address) === undefined) this.#refused.add(address.key);
+    }
+  }
+
   /** The kernel bound `address` to the stub driver: the userspace stub seizes it. */
   probeStub(address: PciAddress): void {
     this.#probeStub(address);
@@ -149,6 +193,7 @@ export class StubSyncedPciHost implements PciHostPlatform {
 export function linuxPciSide(host: LinuxPciHost, options: LinuxPciSideOptions): HostPciSideFactory {
   return ({ interrupts, logger }) => {
     const pci = new StubSyncedPciHost(host, options.stubDriver);
+    let follow: ReturnType<typeof setInterval> | undefined;
     const devices = new Map<number, LinuxStubDevice>();
     const msis = new Map<number, SimMsiControl>();
     const device = (address: PciAddress): LinuxStubDevice | undefined => {
@@ -205,6 +250,20 @@ export function linuxPciSide(host: LinuxPciHost, options: LinuxPciSideOptions): 
       },
       connectStub: (stub) => {
         pci.follow(stub);
+        const every = options.followIntervalMs ?? 1000;
+        if (every > 0) {
+          follow = setInterval(() => {
+            try {
+              pci.resync(boundTo(host, options.stubDriver));
+            } catch (err) {
+              logger.warn(
+                { err },
+                `Cannot read the bindings of ${options.stubDriver}: ${err instanceof Error ? err.message : String(err)}`,
+              );
+            }
+          }, every);
+          follow.unref();
+        }
         const hidden = stub.slotList();
         for (const info of host.list()) {
           const { address } = info;
@@ -232,6 +291,7 @@ export function linuxPciSide(host: LinuxPciHost, options: LinuxPciSideOptions): 
           : { msi: msi.msiEnabled(), msix: msi.msixEnabled(), irqs: [...msi.msiIrqs()] };
       },
       close: () => {
+        clearInterval(follow);
         for (const msi of msis.values()) msi.dispose();
       },
     };

@@ -575,6 +575,33 @@ describe('PciStub: unbind (spec §6.4)', () => {
     });
   });
 
+  test('forget(): a device that left behind our back is dropped without touching the hardware; its guest loses it', () => {
+    withMachine({ hide: '(00:02.0)' }, (m) => {
+      const hw = m.hw('0000:00:02.0');
+      const dev = must(m.stub.claim(NVME, GUEST));
+      m.interrupts.owners.register(NVME, GUEST);
+      assert.equal(dev.config.write(PCI_CACHE_LINE_SIZE_OFFSET, 1, 0x20), 0);
+      const flrs = hw.resetCounts().flr;
+      m.stub.forget(NVME);
+      assert.deepEqual(m.forced, [{ address: '0000:00:02.0', domid: 5 }]);
+      assert.equal(m.stub.get(NVME), undefined);
+      assert.equal(m.interrupts.owners.find(NVME), undefined);
+      assert.equal(hw.resetCounts().flr, flrs, 'not reset');
+      assert.equal(hw.configRead(PCI_CACHE_LINE_SIZE_OFFSET, 1), 0x20, 'not restored');
+      assert.ok(
+        m.logger
+          .at('warn')
+          .some((r) => /left pciback outside pciback-ts while domain 5 used it/.test(r.msg ?? '')),
+      );
+      assert.throws(
+        () => dev.config.read(0, 4),
+        (e) => isPcibackError(e, 'CONFSPACE_RELEASED'),
+      );
+      m.stub.forget(NVME); // already gone: nothing happens
+      assert.equal(m.forced.length, 1);
+    });
+  });
+
   test('unbinding a free device resets and restores it without the hook', () => {
     withMachine({ hide: '(00:14.0)' }, (m) => {
       const pms = m.hw('0000:00:14.0').resetCounts().pm;

@@ -292,16 +292,46 @@ export class PciStub implements PciDeviceSource {
     }
     this.#devices = this.#devices.filter((s) => s !== seized);
     this.#deviceRelease(seized);
-    if (user !== null && this.#onForcedRelease !== undefined) {
-      try {
-        this.#onForcedRelease(address, user);
-      } catch (err) {
-        this.#logger.error(
-          { device: name, domid: user, err },
-          `The forced-release hook failed for "${name}"`,
-        );
-      }
+    if (user !== null) this.#forcedRelease(address, user);
+  }
+
+  #forcedRelease(address: PciAddress, domid: DomId): void {
+    if (this.#onForcedRelease === undefined) return;
+    try {
+      this.#onForcedRelease(address, domid);
+    } catch (err) {
+      const name = address.toString();
+      this.#logger.error(
+        { device: name, domid, err },
+        `The forced-release hook failed for "${name}"`,
+      );
     }
+  }
+
+  /**
+   * The device left the stub driver without the stub being asked (a change made behind
+   * the daemon's back, seen afterwards): its state is dropped **without touching the
+   * hardware**, which another driver may own by now. A guest using it loses it as with
+   * {@link remove} ({@link PciStubOptions.onForcedRelease} is called), with a warning
+   * that the device was neither reset nor restored.
+   */
+  forget(address: PciAddress): void {
+    const seized = this.#find(address);
+    if (seized === undefined) return;
+    const name = address.toString();
+    const user = seized.user;
+    this.#quirkRecords = this.#quirkRecords.filter((r) => !r.address.equals(address));
+    this.#devices = this.#devices.filter((s) => s !== seized);
+    this.#owners.unregister(address);
+    seized.user = null;
+    seized.handle.device.config.release();
+    this.#logger.warn(
+      { device: name, domid: user },
+      `"${name}" left ${this.driverName} outside pciback-ts` +
+        (user === null ? '' : ` while domain ${user} used it`) +
+        ': forgotten without a reset or restore (another driver may own it now)',
+    );
+    if (user !== null) this.#forcedRelease(address, user);
   }
 
   /**

@@ -50,6 +50,7 @@ export {
   type IommuGroupPeer,
   type StubDriverName,
 } from './stub-driver.js';
+export { isPciSlotName } from './sysfs-format.js';
 export {
   NodeSysfsIo,
   ReadOnlySysfsIo,
