@@ -69,6 +69,12 @@ test(
       const stray = await cli('stub-attr', 'unbind', '0000:03:00.0', ...C);
       assert.equal(stray.code, 1);
       assert.match(stray.stderr, /not bound to it/);
+      // The toolstack's detach then completes (the backend answers it as a removal).
+      assert.deepEqual(await cli('detach', 'guest1', '03:00.0', ...X), {
+        code: 0,
+        stdout: '',
+        stderr: '',
+      });
       // Bound back, it is free and assignable again.
       assert.equal((await cli('stub-attr', 'bind', '0000:03:00.0', ...C)).code, 0);
       assert.equal((await cli('assignable-list', ...C)).stdout, '0000:03:00.0 \n');

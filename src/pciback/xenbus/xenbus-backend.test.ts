@@ -733,6 +733,15 @@ test('withdraw (unbind in use, §6.4): the device leaves the connection, the err
     // A second withdraw, or one for another domain, finds nothing.
     assert.equal(await bed.backend.withdraw(gone, D), false);
     assert.equal(await bed.backend.withdraw(PciAddress.parse('0000:03:00.0'), D + 1), false);
+    // Beyond the original (which leaves it unanswered): the toolstack's detach completes.
+    await detachPci(bed.toolstack, { domid: D, bdf: '03:00.1', timeoutMs: 2000 });
+    await bed.settle();
+    assert.deepEqual(await backendKeys(bed, ['num_devs', 'dev-0', 'dev-1']), {
+      num_devs: '1',
+      'dev-0': '0000:03:00.0',
+      'dev-1': '<none>',
+    });
+    assert.notEqual(connection.topology.get(0, 0, 0x00), undefined, 'its sibling stays');
   } finally {
     await bed.close();
   }

@@ -134,6 +134,8 @@ export class PcibackXenbusDevice {
   #channel: XenbusChannel | undefined;
   #lastError: string | null = null;
   #removed = false;
+  /** Guest addresses of devices withdrawn by the stub whose detach has not come yet. */
+  readonly #withdrawn = new Set<string>();
   #beWatching = false;
   #feWatching = false;
   #beQueued = false;
@@ -681,6 +683,10 @@ export class PcibackXenbusDevice {
   #removeDevice(fields: PciKeyFields): boolean {
     const devfn = ((fields.slot & 0x1f) << 3) | (fields.func & 0x07);
     const dev = this.topology.get(fields.domain, fields.bus, devfn);
+    if (dev === undefined && this.#withdrawn.delete(guestKeyOf(fields.domain, fields.bus, devfn))) {
+      // Withdrawn earlier (unbound from pciback in use): the detach completes it.
+      return true;
+    }
     if (dev === undefined) {
       this.#logger.debug(
         { device: this.nodename },
@@ -698,12 +704,16 @@ export class PcibackXenbusDevice {
    * The device leaves the topology at once (the stub already reset it; it is not put
    * again), so the guest's next op on it gets `XEN_PCI_ERR_dev_not_found`. As in the
    * original the frontend is not notified and `dev-N`/`vdev-N` stay; beyond it, the
-   * toolstack is told as `xenbus_dev_error` would: the error node, no state change.
+   * toolstack is told as `xenbus_dev_error` would (the error node, no state change), and
+   * its later detach of the device completes (Reconfigured) instead of going unanswered.
    * Returns false when this connection did not hold the device.
    */
   async withdraw(address: PciAddress): Promise<boolean> {
     const dev = this.topology.devices().find((d) => d.address.equals(address));
+    const guestAddress = dev === undefined ? undefined : this.topology.find(dev);
     if (dev === undefined || !this.topology.release(dev)) return false;
+    // The toolstack's detach of it (state-N = 5) is then answered as a removal.
+    if (guestAddress !== undefined) this.#withdrawn.add(guestKey(guestAddress));
     this.#owners.unregister(address);
     await this.#writeError(
       ERRNO.ENODEV,
@@ -853,6 +863,15 @@ async function readState(xs: XsClient, path: string): Promise<number> {
   } catch {
     return XENBUS_STATE.Unknown;
   }
+}
+
+/** A guest address as the topology's `get` takes it: segment, bus, devfn. */
+function guestKeyOf(domain: number, bus: number, devfn: number): string {
+  return `${domain}:${bus}:${devfn}`;
+}
+
+function guestKey(a: PciAddress): string {
+  return guestKeyOf(a.domain, a.bus, (a.device << 3) | a.fn);
 }
 
 function toAddress(f: PciKeyFields): PciAddress | undefined {
