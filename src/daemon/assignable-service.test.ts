@@ -11,6 +11,7 @@ import { PciAddress } from '../pci/index.js';
 import {
   FakeSysfs,
   LinuxPciHost,
+  type FakeConsumers,
   type FakeDriverSpec,
   type FakePciFunctionSpec,
 } from '../platform/linux/index.js';
@@ -112,6 +113,8 @@ interface Fixture {
 }
 
 interface FixtureOptions {
+  /** dom0's users of some functions, by BDF. */
+  readonly consumers?: Readonly<Record<string, FakeConsumers>>;
   readonly stubDriver?: string;
   readonly drivers?: readonly (string | FakeDriverSpec)[];
   readonly service?: Partial<AssignableServiceOptions>;
@@ -120,7 +123,10 @@ interface FixtureOptions {
 function fixture(t: TestContext, options: FixtureOptions = {}): Fixture {
   const dir = mkdtempSync(join(tmpdir(), 'pciback-assignable-'));
   const sysfs = FakeSysfs.create({
-    functions: machine(),
+    functions: machine().map((fn) => {
+      const consumers = options.consumers?.[fn.address.toString()];
+      return consumers === undefined ? fn : { ...fn, consumers };
+    }),
     drivers: options.drivers ?? ['pciback', 'vfio-pci', 'pci-stub'],
     parentDir: dir,
   });
@@ -130,7 +136,11 @@ function fixture(t: TestContext, options: FixtureOptions = {}): Fixture {
     sysfs.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
-  const host = new LinuxPciHost({ io: sysfs, sleepMs: () => undefined });
+  const host = new LinuxPciHost({
+    io: sysfs,
+    sleepMs: () => undefined,
+    mountinfo: () => sysfs.mountinfo(),
+  });
   const warnings: string[] = [];
   const logger: Logger = {
     debug() {},
@@ -320,6 +330,33 @@ test('add() refuses a device its driver is using (bus mastering on) unless force
   const forced = service.add(NVME, { force: true });
   assert.match(forced.warnings[0] ?? '', /while it is in use .*: forced$/);
   assert.equal(sysfs.driverOf(NVME), 'pciback');
+});
+
+test("add() judges by dom0's users first: a mounted disk is refused, an idle NIC is taken though it masters", (t) => {
+  const { sysfs, service } = fixture(t, {
+    consumers: {
+      [NVME]: {
+        block: [
+          { name: 'nvme0n1', dev: '259:0' },
+          { name: 'nvme0n1p1', dev: '259:1', mountedOn: '/' },
+        ],
+      },
+      [NIC]: { net: [{ name: 'eth0', up: false }] },
+    },
+  });
+  startDma(sysfs, NVME);
+  startDma(sysfs, NIC);
+  assert.throws(
+    () => service.add(NVME),
+    withCode(
+      ASSIGNABLE_ERROR.inUse,
+      /^Cannot make device "0000:04:00\.0" assignable: driver "nvme" is using it \(block device "nvme0n1p1" is mounted on \/\): stop what uses it, or give --force$/,
+    ),
+  );
+  assert.equal(sysfs.driverOf(NVME), 'nvme');
+  // Its only interface is down: idle, bus mastering or not.
+  assert.ok(!service.add(NIC).warnings.some((w) => /in use/.test(w)), 'not forced');
+  assert.equal(sysfs.driverOf(NIC), 'pciback');
 });
 
 test('add() rolls back when the stub does not take the device: it is on its driver again', (t) => {

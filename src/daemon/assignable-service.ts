@@ -41,7 +41,10 @@ export const ASSIGNABLE_ERROR = {
   invalidAddress: 'ASSIGNABLE_INVALID_ADDRESS',
   /** The name breaks xl's rule (or ours: no comma, not address-like). */
   invalidName: 'ASSIGNABLE_INVALID_NAME',
-  /** The device's driver is using it (bus mastering on) and `force` was not given. */
+  /**
+   * The device's driver is using it (an interface up, a block device mounted or held, or
+   * else bus mastering on) and `force` was not given.
+   */
   inUse: 'ASSIGNABLE_IN_USE',
   /** The stub did not take the device; the original driver has it back. */
   stubRefused: 'ASSIGNABLE_STUB_REFUSED',
@@ -335,12 +338,8 @@ export class AssignableService {
 
     const warnings: string[] = [];
     if (info.driver !== null) {
-      const dma = this.#busMastering(address);
-      if (dma !== false) {
-        const why =
-          dma === true
-            ? 'bus mastering is on in its command register, so it can DMA right now'
-            : `its command register cannot be read (${dma.reason}), so it may be doing DMA`;
+      const why = this.#inUse(address);
+      if (why !== undefined) {
         if (params.force !== true) {
           throw new PcibackError(
             ASSIGNABLE_ERROR.inUse,
@@ -625,6 +624,24 @@ export class AssignableService {
       reset: stored.reset,
       warnings,
     };
+  }
+
+  /**
+   * Why the device's driver is using it, or undefined when it is not. dom0's users come
+   * first (the platform's `consumers`: an interface that is up, a mounted or held block
+   * device); when the platform saw users and none is busy, the device is idle even with
+   * bus mastering on (drivers leave it on while their interface is down). Without users
+   * to look at, bus mastering decides.
+   */
+  #inUse(address: PciAddress): string | undefined {
+    const consumers = this.#host.consumers?.(address);
+    if (consumers !== undefined && consumers.busy.length > 0) return consumers.busy.join('; ');
+    if (consumers !== undefined && consumers.found.length > 0) return undefined;
+    const dma = this.#busMastering(address);
+    if (dma === false) return undefined;
+    return dma === true
+      ? 'bus mastering is on in its command register, so it can DMA right now'
+      : `its command register cannot be read (${dma.reason}), so it may be doing DMA`;
   }
 
   /**

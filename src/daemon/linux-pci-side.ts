@@ -23,6 +23,7 @@ import type { PciResource } from '../pci/resource.js';
 import { assertSavedConfigState } from '../pci/config-state.js';
 import type { PciStub, PciStubPlatformDevice } from '../pciback/stub/index.js';
 import type {
+  HostPciConsumers,
   HostPciFunctionInfo,
   PciHostPlatform,
   PciResetMethod,
@@ -107,6 +108,10 @@ export class StubSyncedPciHost implements PciHostPlatform {
 
   nativeDriver(address: PciAddress): string | null | undefined {
     return this.#inner.nativeDriver?.(address);
+  }
+
+  consumers(address: PciAddress): HostPciConsumers | undefined {
+    return this.#inner.consumers?.(address);
   }
 
   drivers(): readonly string[] {

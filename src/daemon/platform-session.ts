@@ -235,8 +235,10 @@ export function openLinuxPciHost(options: PlatformSessionOptions): OpenedLinuxHo
       ...(options.fakeSysfsState === undefined ? {} : { statePath: options.fakeSysfsState }),
       logger,
     });
-    const moduleAliases = fake.moduleAliases;
-    return { host: new LinuxPciHost({ io: fake.io, readOnly, logger, moduleAliases }), fake };
+    const { moduleAliases, sysfs } = fake;
+    const mountinfo = (): string => sysfs.mountinfo();
+    const host = new LinuxPciHost({ io: fake.io, readOnly, logger, moduleAliases, mountinfo });
+    return { host, fake };
   }
   const root = options.sysfsRoot ?? '/sys';
   if (!readOnly) checkSysfsWriteAccess(root, options.uid);
@@ -357,6 +359,32 @@ const functionCommon = {
   resetMethods: z.array(z.enum(PCI_RESET_METHODS)).optional(),
   /** The command register at the start (`0x0406`: memory decode and bus mastering). */
   command: number16.optional(),
+  /** dom0's users: network interfaces and block devices (mounted ones in mountinfo). */
+  consumers: z
+    .strictObject({
+      net: z
+        .array(z.strictObject({ name: z.string().regex(/^[\w.-]{1,15}$/), up: z.boolean() }))
+        .max(64)
+        .optional(),
+      block: z
+        .array(
+          z.strictObject({
+            name: z.string().regex(/^[\w.-]{1,32}$/),
+            dev: z.string().regex(/^\d{1,4}:\d{1,7}$/),
+            holders: z
+              .array(z.string().regex(/^[\w.-]{1,32}$/))
+              .max(16)
+              .optional(),
+            mountedOn: z
+              .string()
+              .regex(/^\/\S{0,255}$/)
+              .optional(),
+          }),
+        )
+        .max(64)
+        .optional(),
+    })
+    .optional(),
 };
 
 const dumpFunction = z.strictObject({
@@ -571,7 +599,25 @@ function commonSpec(
   entry: z.output<typeof dumpFunction> | z.output<typeof simpleFunction>,
 ): Partial<FakePciFunctionSpec> {
   const { driver, driverOverride, iommuGroup, irq, parent, physfn, resetMethods } = entry;
-  return defined({ driver, driverOverride, iommuGroup, irq, parent, physfn, resetMethods });
+  const consumers =
+    entry.consumers === undefined
+      ? undefined
+      : {
+          ...(entry.consumers.net === undefined ? {} : { net: entry.consumers.net }),
+          ...(entry.consumers.block === undefined
+            ? {}
+            : { block: entry.consumers.block.map((b) => defined(b)) }),
+        };
+  return defined({
+    driver,
+    driverOverride,
+    iommuGroup,
+    irq,
+    parent,
+    physfn,
+    resetMethods,
+    consumers,
+  });
 }
 
 function buildFunctions(

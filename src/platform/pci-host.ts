@@ -63,6 +63,14 @@ export interface HostPciFunctionInfo {
   readonly irq: number;
 }
 
+/** What dom0 uses a function for (Linux: its network interfaces and block devices). */
+export interface HostPciConsumers {
+  /** Every user found, e.g. `network interface "eth0"`, `block device "nvme0n1"`. */
+  readonly found: readonly string[];
+  /** The users busy now, each saying why: `network interface "eth0" is up`. */
+  readonly busy: readonly string[];
+}
+
 /** Outcome of {@link PciHostPlatform.reset}. */
 export type PciResetOutcome =
   | { readonly ok: true; readonly method: PciResetMethod }
@@ -91,6 +99,12 @@ export interface PciHostPlatform {
    * record was written (boot-time `hide=`).
    */
   nativeDriver?(address: PciAddress): string | null | undefined;
+  /**
+   * dom0's users of the function: what taking it away would break. Undefined when the
+   * platform cannot tell; `found` empty when it saw none (the caller then has to judge
+   * another way).
+   */
+  consumers?(address: PciAddress): HostPciConsumers | undefined;
   /** Drivers present (`/sys/bus/pci/drivers`). */
   drivers(): readonly string[];
   /** `driver/unbind`: detach the function from its driver; no-op when it has none. */

@@ -78,11 +78,14 @@ test(
       );
       assert.deepEqual(await cli('assignable-list', ...C), { code: 0, stdout: '', stderr: '' });
 
-      // xl pci-assignable-add of a device igb holds: busy (bus mastering on) until forced,
+      // xl pci-assignable-add of a device igb holds: busy (its interface is up) until forced,
       // then pciback (kernel and userspace) seize it.
       const busy = await cli('assignable-add', '03:00.0', ...C);
       assert.equal(busy.code, 1);
-      assert.match(busy.stderr, /driver "igb" is using it .*--force/);
+      assert.match(
+        busy.stderr,
+        /driver "igb" is using it \(network interface "enp3s0" is up\): stop what uses it, or give --force/,
+      );
       assert.equal((await cli('assignable-add', '--force', '03:00.0', ...C)).code, 0);
       assert.equal((await cli('assignable-list', ...C)).stdout, `${NIC} \n`);
       assert.match(readFileSync(join(nicDir, 'driver_override'), 'utf8'), /^pciback/);

@@ -64,6 +64,32 @@ test('LinuxPciHost lists every PCI function of /sys/bus/pci/devices', { skip }, 
 });
 
 test(
+  'consumers() reads every function of the real tree; a mounted block device is busy',
+  { skip },
+  () => {
+    const pci = host();
+    const mounted = new Set(
+      readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .map((line) => line.split(' ')[2])
+        .filter((dev): dev is string => dev !== undefined),
+    );
+    for (const info of pci.list()) {
+      const consumers = pci.consumers(info.address);
+      assert.ok(consumers !== undefined, `${info.address.toString()} is present`);
+      for (const busy of consumers.busy) {
+        assert.match(
+          busy,
+          /^(network interface "[^"]+" is up|block device "[^"]+" is (mounted on \S+|held by .+))$/,
+        );
+      }
+      // Every "mounted on" claim is backed by mountinfo.
+      if (consumers.busy.some((b) => b.includes(' is mounted on '))) assert.ok(mounted.size > 0);
+    }
+  },
+);
+
+test(
   'the first 64 bytes of each config space agree with the vendor, device and class files',
   { skip },
   () => {

@@ -240,7 +240,10 @@ export const registerAssignableCommands: RegisterCommand = (program) => {
       .description('make a device assignable: move it to the stub driver (xl pci-assignable-add)')
       .argument('<bdf>', 'the device, [DDDD:]BB:DD.F')
       .option('-n, --name <name>', 'an alias (1-64 printable characters, no spaces)')
-      .option('--force', 'take the device even while its driver is using it (bus mastering on)'),
+      .option(
+        '--force',
+        'take the device even while dom0 uses it (an interface up, a disk mounted or held; without those to look at: bus mastering on)',
+      ),
   ).action(async (bdf: string, flags: AddFlags) => {
     const result = await withAssignable(flags, true, (ops) =>
       ops.add(bdf, { name: flags.name ?? null, force: flags.force === true }),

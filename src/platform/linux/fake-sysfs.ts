@@ -104,6 +104,22 @@ import {
 } from './sysfs-io.js';
 import { DRIVER_OVERRIDE_UNSET, formatHexAttribute, formatResourceLine } from './sysfs-format.js';
 
+/**
+ * A function's users in dom0, as the kernel shows them under its directory: network
+ * interfaces (`net/<name>/flags`, IFF_UP when up) and block devices (`block/<name>` with
+ * `dev` and `holders/`), whose mount points appear in the fake's {@link FakeSysfs.mountinfo}.
+ */
+export interface FakeConsumers {
+  readonly net?: readonly { readonly name: string; readonly up: boolean }[];
+  readonly block?: readonly {
+    readonly name: string;
+    /** `major:minor`. */
+    readonly dev: string;
+    readonly holders?: readonly string[];
+    readonly mountedOn?: string;
+  }[];
+}
+
 /** One PCI function of the fake tree. */
 export interface FakePciFunctionSpec {
   readonly address: PciAddress | string;
@@ -133,6 +149,8 @@ export interface FakePciFunctionSpec {
    * the bridge whose secondary bus is the function's bus, else on the root bus.
    */
   readonly parent?: PciAddress | string | null;
+  /** What dom0 uses the function for (network interfaces, block devices). */
+  readonly consumers?: FakeConsumers;
   /** For an SR-IOV virtual function: its physical function (which gets a `virtfn<N>` link). */
   readonly physfn?: PciAddress | string;
 }
@@ -302,6 +320,19 @@ export class FakeSysfs implements SysfsIo {
       rmSync(root, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /** `/proc/self/mountinfo` of the fake host: its block devices' mount points. */
+  mountinfo(): string {
+    let id = 100;
+    let out = '';
+    for (const fn of this.#functions) {
+      for (const block of fn.spec.consumers?.block ?? []) {
+        if (block.mountedOn === undefined) continue;
+        out += `${id++} 1 ${block.dev} / ${block.mountedOn} rw,relatime - ext4 /dev/${block.name} rw\n`;
+      }
+    }
+    return out;
   }
 
   /** Removes the temporary tree. */
@@ -986,6 +1017,21 @@ export class FakeSysfs implements SysfsIo {
       truncateSync(file, Number(res.sizeBytes));
     }
     this.#flushConfig(fn);
+    for (const net of fn.spec.consumers?.net ?? []) {
+      mkdirSync(join(this.root, fn.dir, 'net', net.name), { recursive: true });
+      // IFF_UP is bit 0; 0x1002 is IFF_BROADCAST | IFF_MULTICAST.
+      this.#attribute(fn, `net/${net.name}/flags`, net.up ? '0x1003\n' : '0x1002\n');
+    }
+    for (const block of fn.spec.consumers?.block ?? []) {
+      const dir = `${fn.dir}/block/${block.name}`;
+      mkdirSync(join(this.root, dir, 'holders'), { recursive: true });
+      writeFileSync(join(this.root, dir, 'dev'), `${block.dev}\n`);
+      for (const holder of block.holders ?? []) {
+        writeFileSync(join(this.root, dir, 'holders', holder), '');
+      }
+      mkdirSync(join(this.root, 'class/block'), { recursive: true });
+      this.#symlink(`${dir}/subsystem`, 'class/block');
+    }
     if (this.#driverOverrideFile) {
       this.#attribute(fn, 'driver_override', `${fn.override ?? DRIVER_OVERRIDE_UNSET}\n`);
     }

@@ -9,6 +9,7 @@ export {
   FakeSysfs,
   fakeFunctionFromDump,
   fakeFunctionsFromDumpFile,
+  type FakeConsumers,
   type FakePciFunctionSpec,
   type FakeSysfsFault,
   type FakeSysfsOptions,

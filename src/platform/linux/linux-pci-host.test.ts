@@ -578,3 +578,53 @@ test('a read-only host refuses every change with PERMISSION_DENIED and writes no
     assert.equal(sysfs.driverOf(NIC), 'igb');
   });
 });
+
+test('consumers(): interfaces that are up, block devices mounted or held; idle ones found but not busy', () => {
+  const functions = machine().map((fn) =>
+    fn.address === M.NIC
+      ? {
+          ...fn,
+          consumers: {
+            net: [
+              { name: 'eth0', up: true },
+              { name: 'eth1', up: false },
+            ],
+          },
+        }
+      : fn.address === M.GPU
+        ? {
+            ...fn,
+            consumers: {
+              block: [
+                { name: 'nvme0n1', dev: '259:0', holders: ['dm-0'] },
+                { name: 'nvme0n1p2', dev: '259:2', mountedOn: '/srv' },
+                { name: 'nvme0n1p3', dev: '259:3' },
+              ],
+            },
+          }
+        : fn,
+  );
+  const sysfs = FakeSysfs.create({ functions, drivers: ['pciback'] });
+  try {
+    const host = new LinuxPciHost({ io: sysfs, mountinfo: () => sysfs.mountinfo() });
+    assert.deepEqual(host.consumers(NIC), {
+      found: ['network interface "eth0"', 'network interface "eth1"'],
+      busy: ['network interface "eth0" is up'],
+    });
+    assert.deepEqual(host.consumers(GPU), {
+      found: ['block device "nvme0n1"', 'block device "nvme0n1p2"', 'block device "nvme0n1p3"'],
+      busy: [
+        'block device "nvme0n1" is held by dm-0',
+        'block device "nvme0n1p2" is mounted on /srv',
+      ],
+    });
+    assert.deepEqual(host.consumers(PORT), { found: [], busy: [] });
+    assert.equal(host.consumers(MISSING), undefined);
+    // Without mountinfo, a mount cannot be seen; holders still can.
+    assert.deepEqual(new LinuxPciHost({ io: sysfs }).consumers(GPU)?.busy, [
+      'block device "nvme0n1" is held by dm-0',
+    ]);
+  } finally {
+    sysfs.dispose();
+  }
+});

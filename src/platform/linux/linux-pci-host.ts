@@ -14,6 +14,7 @@
  *   and writes the previous list back. Without `reset_method` (older kernels) no method
  *   can be chosen and none is listed; `resettable` still says whether `reset` exists.
  */
+import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import {
   PCI_AF_CAP_FLR,
@@ -30,6 +31,7 @@ import { PciAddress } from '../../pci/address.js';
 import { findCapability } from '../../pci/capabilities.js';
 import type { PciResource } from '../../pci/resource.js';
 import type {
+  HostPciConsumers,
   HostPciFunctionInfo,
   PciHostPlatform,
   PciResetMethod,
@@ -87,7 +89,17 @@ export interface LinuxPciHostOptions {
    * (`ModuleAliases.load()`); without them the native driver is unknown.
    */
   readonly moduleAliases?: ModuleAliases | undefined;
+  /**
+   * `/proc/self/mountinfo` (for {@link LinuxPciHost.consumers}); read from /proc by
+   * default when the host opens sysfs itself, absent otherwise.
+   */
+  readonly mountinfo?: (() => string) | undefined;
 }
+
+/** IFF_UP in a network interface's `flags`. */
+const IFF_UP = 0x1;
+/** How deep below a function's directory block devices are looked for (ahci: 5). */
+const CONSUMER_SEARCH_DEPTH = 6;
 
 /**
  * {@link PciHostPlatform} over Linux sysfs.
@@ -110,9 +122,13 @@ export class LinuxPciHost implements PciHostPlatform {
   readonly #arch: 'x86' | 'generic' | undefined;
   readonly #opened = new Map<number, LinuxHostPciDevice>();
   readonly #moduleAliases: ModuleAliases | undefined;
+  readonly #mountinfo: (() => string) | undefined;
 
   constructor(options: LinuxPciHostOptions = {}) {
     this.#moduleAliases = options.moduleAliases;
+    this.#mountinfo =
+      options.mountinfo ??
+      (options.io === undefined ? () => readFileSync('/proc/self/mountinfo', 'utf8') : undefined);
     const io = options.io ?? new NodeSysfsIo(options.root ?? '/sys');
     this.io = options.readOnly === true ? new ReadOnlySysfsIo(io) : io;
     this.#logger = options.logger;
@@ -208,6 +224,96 @@ export class LinuxPciHost implements PciHostPlatform {
       return undefined;
     }
     return drivers.values().next().value ?? null;
+  }
+
+  /**
+   * dom0's users of the function, from its sysfs directory: network interfaces (`net/*`,
+   * busy while IFF_UP is set) and block devices below it (any directory whose
+   * `subsystem` is the block class: disks and partitions, NVMe namespaces, SATA disks
+   * under their host), busy while mounted (`mountinfo`) or held by another block device
+   * (`holders/`, e.g. LVM or md). Undefined for an absent function.
+   */
+  consumers(address: PciAddress): HostPciConsumers | undefined {
+    const dir = deviceDir(address);
+    if (!this.io.exists(dir)) return undefined;
+    const found: string[] = [];
+    const busy: string[] = [];
+    for (const name of this.#entries(`${dir}/net`)) {
+      const what = `network interface "${name}"`;
+      found.push(what);
+      const flags = this.#optionalText(`${dir}/net/${name}/flags`);
+      if (flags !== undefined && (Number.parseInt(flags.trim(), 16) & IFF_UP) !== 0) {
+        busy.push(`${what} is up`);
+      }
+    }
+    let mounts: Map<string, string> | undefined;
+    for (const block of this.#blockDevices(dir, CONSUMER_SEARCH_DEPTH)) {
+      const name = baseName(block);
+      const what = `block device "${name}"`;
+      found.push(what);
+      const holders = this.#entries(`${block}/holders`);
+      if (holders.length > 0) busy.push(`${what} is held by ${holders.join(', ')}`);
+      const dev = this.#optionalText(`${block}/dev`)?.trim();
+      mounts ??= this.#mounts();
+      const on = dev === undefined ? undefined : mounts.get(dev);
+      if (on !== undefined) busy.push(`${what} is mounted on ${on}`);
+    }
+    return { found, busy };
+  }
+
+  /** Entry names of a directory, none when it is absent or unreadable. */
+  #entries(path: string): string[] {
+    try {
+      return this.io.exists(path) ? this.io.readdir(path).sort() : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** Block device directories below `dir` (links are not followed). */
+  #blockDevices(dir: string, depth: number): string[] {
+    const out: string[] = [];
+    for (const name of this.#entries(dir)) {
+      const path = `${dir}/${name}`;
+      // Links lead elsewhere (driver, subsystem, physfn, a child's way back up).
+      if (this.#isLink(path)) continue;
+      let subsystem: string | undefined;
+      try {
+        subsystem = this.io.readlink(`${path}/subsystem`);
+      } catch {
+        subsystem = undefined;
+      }
+      if (subsystem !== undefined && /(^|\/)block$/.test(subsystem)) out.push(path);
+      if (depth > 1) out.push(...this.#blockDevices(path, depth - 1));
+    }
+    return out;
+  }
+
+  #isLink(path: string): boolean {
+    try {
+      this.io.readlink(path);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** `major:minor` to mount point, from mountinfo (empty when unknown). */
+  #mounts(): Map<string, string> {
+    const out = new Map<string, string>();
+    let text: string;
+    try {
+      text = this.#mountinfo?.() ?? '';
+    } catch {
+      return out;
+    }
+    for (const line of text.split('\n')) {
+      const fields = line.split(' ');
+      const dev = fields[2];
+      const on = fields[4];
+      if (dev !== undefined && on !== undefined && !out.has(dev)) out.set(dev, on);
+    }
+    return out;
   }
 
   /** A module's PCI drivers when it is loaded, else its name (the usual driver name). */
