@@ -30,6 +30,7 @@ import {
   type FakePciFunctionSpec,
   type FakePciId,
   type SimpleConfigSpec,
+  SysfsIoWriteDecorator,
   type SysfsIo,
 } from '../platform/linux/index.js';
 import { SILENT_LOGGER, type Logger } from '../platform/types.js';
@@ -906,30 +907,17 @@ export function writeFakeState(path: string, state: FakeHostState): void {
 }
 
 /** The fake tree with every write followed by a save of the bindings, as a kernel keeps them. */
-class SavingSysfsIo implements SysfsIo {
-  readonly #inner: FakeSysfs;
+class SavingSysfsIo extends SysfsIoWriteDecorator {
   readonly #save: () => void;
 
   constructor(inner: FakeSysfs, save: () => void) {
-    this.#inner = inner;
+    super(inner);
     this.#save = save;
-  }
-
-  get root(): string {
-    return this.#inner.root;
-  }
-
-  readText(path: string): string {
-    return this.#inner.readText(path);
-  }
-
-  readBytes(path: string, byteOffset: number, length: number): Uint8Array {
-    return this.#inner.readBytes(path, byteOffset, length);
   }
 
   writeText(path: string, text: string): void {
     try {
-      this.#inner.writeText(path, text);
+      this.inner.writeText(path, text);
     } finally {
       this.#save();
     }
@@ -937,25 +925,9 @@ class SavingSysfsIo implements SysfsIo {
 
   writeBytes(path: string, byteOffset: number, bytes: Uint8Array): number {
     try {
-      return this.#inner.writeBytes(path, byteOffset, bytes);
+      return this.inner.writeBytes(path, byteOffset, bytes);
     } finally {
       this.#save();
     }
-  }
-
-  readlink(path: string): string {
-    return this.#inner.readlink(path);
-  }
-
-  readdir(path: string): string[] {
-    return this.#inner.readdir(path);
-  }
-
-  exists(path: string): boolean {
-    return this.#inner.exists(path);
-  }
-
-  fileSizeBytes(path: string): number {
-    return this.#inner.fileSizeBytes(path);
   }
 }

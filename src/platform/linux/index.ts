@@ -56,6 +56,7 @@ export {
   NodeSysfsIo,
   ReadOnlySysfsIo,
   SysfsError,
+  SysfsIoWriteDecorator,
   isSysfsError,
   type NodeSysfsIoOptions,
   type SysfsErrorOptions,

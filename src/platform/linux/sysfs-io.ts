@@ -257,31 +257,57 @@ export function toSysfsError(
 }
 
 /**
+ * A {@link SysfsIo} over another one whose reads pass through unchanged; subclasses say
+ * what a write does (refuse it, or follow it with a save).
+ */
+export abstract class SysfsIoWriteDecorator implements SysfsIo {
+  protected readonly inner: SysfsIo;
+
+  constructor(inner: SysfsIo) {
+    this.inner = inner;
+  }
+
+  get root(): string {
+    return this.inner.root;
+  }
+
+  readText(path: string): string {
+    return this.inner.readText(path);
+  }
+
+  readBytes(path: string, byteOffset: number, length: number): Uint8Array {
+    return this.inner.readBytes(path, byteOffset, length);
+  }
+
+  abstract writeText(path: string, text: string): void;
+
+  abstract writeBytes(path: string, byteOffset: number, bytes: Uint8Array): number;
+
+  readlink(path: string): string {
+    return this.inner.readlink(path);
+  }
+
+  readdir(path: string): string[] {
+    return this.inner.readdir(path);
+  }
+
+  exists(path: string): boolean {
+    return this.inner.exists(path);
+  }
+
+  fileSizeBytes(path: string): number {
+    return this.inner.fileSizeBytes(path);
+  }
+}
+
+/**
  * A {@link SysfsIo} that refuses every write (EROFS) and passes reads through: for
  * listing commands and for tests that look at the real `/sys`.
  *
  * @example
  * const io = new ReadOnlySysfsIo(new NodeSysfsIo('/sys'));
  */
-export class ReadOnlySysfsIo implements SysfsIo {
-  readonly #inner: SysfsIo;
-
-  constructor(inner: SysfsIo) {
-    this.#inner = inner;
-  }
-
-  get root(): string {
-    return this.#inner.root;
-  }
-
-  readText(path: string): string {
-    return this.#inner.readText(path);
-  }
-
-  readBytes(path: string, byteOffset: number, length: number): Uint8Array {
-    return this.#inner.readBytes(path, byteOffset, length);
-  }
-
+export class ReadOnlySysfsIo extends SysfsIoWriteDecorator {
   writeText(path: string, _text: string): void {
     throw this.#refuse(path);
   }
@@ -290,28 +316,12 @@ export class ReadOnlySysfsIo implements SysfsIo {
     throw this.#refuse(path);
   }
 
-  readlink(path: string): string {
-    return this.#inner.readlink(path);
-  }
-
-  readdir(path: string): string[] {
-    return this.#inner.readdir(path);
-  }
-
-  exists(path: string): boolean {
-    return this.#inner.exists(path);
-  }
-
-  fileSizeBytes(path: string): number {
-    return this.#inner.fileSizeBytes(path);
-  }
-
   #refuse(path: string): SysfsError {
     return new SysfsError({
       errno: 'EROFS',
       operation: 'write',
       path,
-      root: this.#inner.root,
+      root: this.inner.root,
       hint: 'this sysfs view was opened read-only',
     });
   }
